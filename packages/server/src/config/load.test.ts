@@ -1,0 +1,41 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { envToConfig, loadConfig, parseConfig, ConfigError } from './load.ts';
+
+test('defaults give the embedded setup', () => {
+  const config = parseConfig({});
+  assert.equal(config.server.port, 8080);
+  assert.equal(config.dataDir, './data');
+  assert.equal(config.storage.blob.driver, 'fs');
+  assert.equal(config.storage.meta.driver, 'sqlite');
+});
+
+test('unknown keys are refused with their full name', () => {
+  assert.throws(() => parseConfig({ server: { prot: 1 } }), (err: Error) => {
+    assert.ok(err instanceof ConfigError);
+    assert.match(err.message, /unknown key: server\.prot/);
+    return true;
+  });
+  assert.throws(() => parseConfig({ bogus: true }), /unknown key: bogus/);
+});
+
+test('environment follows the ASTORE_A__B_C rule and wins over the file', () => {
+  assert.deepEqual(envToConfig({ ASTORE_SERVER__PORT: '9000', ASTORE_AUTH__ROOT_SECRET_KEY: 'abc', OTHER: 'x' }), {
+    server: { port: 9000 },
+    auth: { rootSecretKey: 'abc' },
+  });
+  const config = loadConfig({ env: { ASTORE_SERVER__PORT: '9001', ASTORE_S3__ANONYMOUS_READ_BUCKETS: '["pub"]' } });
+  assert.equal(config.server.port, 9001);
+  assert.deepEqual(config.s3.anonymousReadBuckets, ['pub']);
+});
+
+test('configuration is frozen', () => {
+  const config = parseConfig({});
+  assert.throws(() => {
+    (config.server as { port: number }).port = 1;
+  });
+});
+
+test('root credentials must come as a pair', () => {
+  assert.throws(() => parseConfig({ auth: { rootAccessKey: 'abc' } }), /set together/);
+});

@@ -1,0 +1,71 @@
+import { z } from 'zod';
+
+/**
+ * The one configuration schema. Every object is strict: an unknown key is refused with its path.
+ * Defaults give the embedded setup: local disk + SQLite under ./data, port 8080.
+ */
+const duration = z.number().int().nonnegative();
+
+export const configSchema = z.strictObject({
+  dataDir: z.string().min(1).default('./data').describe('Directory for blobs, metadata and generated credentials'),
+  server: z
+    .strictObject({
+      host: z.string().default('0.0.0.0').describe('Address to listen on'),
+      port: z.number().int().min(0).max(65535).default(8080),
+      maxHeaderBytes: z.number().int().positive().default(16 * 1024).describe('Larger request header sections are refused'),
+      requestTimeoutSeconds: duration.default(0).describe('0 disables; uploads of large objects can take long'),
+      shutdownGraceSeconds: duration.default(30).describe('How long in-flight requests may run after SIGTERM'),
+      trustProxy: z.boolean().default(false),
+    })
+    .prefault({}),
+  log: z
+    .strictObject({
+      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    })
+    .prefault({}),
+  storage: z
+    .strictObject({
+      blob: z
+        .strictObject({
+          driver: z.enum(['fs']).default('fs'),
+          fs: z.strictObject({ path: z.string().optional().describe('Default: <dataDir>/blobs') }).prefault({}),
+        })
+        .prefault({}),
+      meta: z
+        .strictObject({
+          driver: z.enum(['sqlite']).default('sqlite'),
+          sqlite: z.strictObject({ path: z.string().optional().describe('Default: <dataDir>/meta.db') }).prefault({}),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  auth: z
+    .strictObject({
+      rootAccessKey: z.string().min(3).max(128).optional().describe('Root access key id; generated on first start when unset'),
+      rootSecretKey: z.string().min(8).max(128).optional().describe('Root secret key; generated on first start when unset'),
+    })
+    .prefault({})
+    .refine((a) => (a.rootAccessKey === undefined) === (a.rootSecretKey === undefined), {
+      message: 'auth.rootAccessKey and auth.rootSecretKey must be set together',
+    }),
+  s3: z
+    .strictObject({
+      region: z.string().regex(/^[a-z0-9-]+$/).default('us-east-1'),
+      domain: z.string().optional().describe('Enables virtual-host style: <bucket>.<domain>'),
+      maxClockSkewSeconds: duration.default(900),
+      anonymousReadBuckets: z.array(z.string()).default([]).describe('Buckets whose objects anyone may read and list'),
+      maxObjectSizeBytes: z.number().int().positive().default(5 * 1024 ** 4),
+    })
+    .prefault({}),
+  gc: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      intervalSeconds: duration.default(300),
+      graceSeconds: duration.default(3600).describe('Unreferenced blobs younger than this are kept'),
+      multipartExpirySeconds: duration.default(7 * 24 * 3600).describe('Multipart uploads older than this are aborted'),
+    })
+    .prefault({}),
+});
+
+export type Config = z.infer<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs what the tests need (npm dependencies, the S3 clients) and runs every test:
+# unit tests beside the code, integration and end-to-end tests under test/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi
+
+# aws-cli and boto3 in a cached venv; exports ASTORE_TEST_AWS and ASTORE_TEST_PYTHON.
+source scripts/setup-test-tools.sh
+
+npm run typecheck
+
+mapfile -t files < <(find packages/*/src test -name '*.test.ts' -not -path '*/node_modules/*' | sort)
+if [ ${#files[@]} -eq 0 ]; then
+  echo "no test files found" >&2
+  exit 1
+fi
+exec node --import tsx --test --test-concurrency="${ASTORE_TEST_CONCURRENCY:-2}" "${files[@]}"
