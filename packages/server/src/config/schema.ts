@@ -55,6 +55,7 @@ export const configSchema = z.strictObject({
       maxClockSkewSeconds: duration.default(900),
       anonymousReadBuckets: z.array(z.string()).default([]).describe('Buckets whose objects anyone may read and list'),
       maxObjectSizeBytes: z.number().int().positive().default(5 * 1024 ** 4),
+      minPartSizeBytes: z.number().int().nonnegative().default(5 * 1024 ** 2).describe('Every multipart part but the last must be at least this big'),
     })
     .prefault({}),
   gc: z

@@ -30,6 +30,7 @@ export const errorTable = {
   InvalidLocationConstraint: { status: 400, s3Code: 'InvalidLocationConstraint', title: 'The specified location constraint is not valid' },
   InvalidPart: { status: 400, s3Code: 'InvalidPart', title: 'One or more of the specified parts could not be found or its entity tag did not match' },
   InvalidPartOrder: { status: 400, s3Code: 'InvalidPartOrder', title: 'The list of parts was not in ascending order' },
+  InvalidPartNumber: { status: 416, s3Code: 'InvalidPartNumber', title: 'The requested partnumber is not satisfiable' },
   InvalidRange: { status: 416, s3Code: 'InvalidRange', ociCode: 'RANGE_INVALID', title: 'The requested range is not satisfiable' },
   InvalidRequest: { status: 400, s3Code: 'InvalidRequest', title: 'Invalid Request' },
   KeyTooLongError: { status: 400, s3Code: 'KeyTooLongError', ociCode: 'NAME_INVALID', title: 'Your key is too long' },

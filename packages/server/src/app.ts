@@ -1,0 +1,68 @@
+import { resolve } from 'node:path';
+import type { Logger } from 'pino';
+import { resolveRootCredentials, type RootCredentials } from './auth/credentials.ts';
+import type { Config } from './config/schema.ts';
+import { BucketService } from './core/buckets.ts';
+import { ContentStore } from './core/content.ts';
+import { GarbageCollector } from './core/gc.ts';
+import { MultipartService } from './core/multipart.ts';
+import { ObjectService } from './core/objects.ts';
+import { blobStoreDrivers } from './storage/blob/index.ts';
+import type { BlobStore } from './storage/blob/types.ts';
+import { metaStoreDrivers } from './storage/meta/index.ts';
+import type { MetaStore } from './storage/meta/types.ts';
+
+/** Everything below the protocols, wired from configuration. */
+export interface App {
+  config: Readonly<Config>;
+  log: Logger;
+  blobs: BlobStore;
+  meta: MetaStore;
+  content: ContentStore;
+  buckets: BucketService;
+  objects: ObjectService;
+  multipart: MultipartService;
+  gc: GarbageCollector;
+  root: RootCredentials;
+  close(): Promise<void>;
+}
+
+export async function openApp(config: Readonly<Config>, log: Logger): Promise<App> {
+  const dataDir = resolve(config.dataDir);
+  const blobs = await blobStoreDrivers[config.storage.blob.driver]({ path: config.storage.blob.fs.path ?? resolve(dataDir, 'blobs') });
+  const meta = await metaStoreDrivers[config.storage.meta.driver]({ path: config.storage.meta.sqlite.path ?? resolve(dataDir, 'meta.db') });
+  const root = await resolveRootCredentials(dataDir, config.auth);
+  const content = new ContentStore(blobs, meta);
+  const objects = new ObjectService(meta, content, config.s3.maxObjectSizeBytes);
+  const multipart = new MultipartService(meta, content, objects, {
+    minPartBytes: config.s3.minPartSizeBytes,
+    maxPartBytes: 5 * 1024 ** 3,
+  });
+  const gc = new GarbageCollector(
+    meta,
+    blobs,
+    {
+      graceMs: config.gc.graceSeconds * 1000,
+      multipartExpiryMs: config.gc.multipartExpirySeconds * 1000,
+      intervalMs: config.gc.enabled ? config.gc.intervalSeconds * 1000 : 0,
+    },
+    log.child({ module: 'gc' }),
+  );
+  return {
+    config,
+    log,
+    blobs,
+    meta,
+    content,
+    buckets: new BucketService(meta, config.s3.region),
+    objects,
+    multipart,
+    gc,
+    root,
+    async close() {
+      await gc.stop();
+      await meta.close();
+      await blobs.close();
+    },
+  };
+}

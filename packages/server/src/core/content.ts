@@ -1,0 +1,89 @@
+import { randomUUID } from 'node:crypto';
+import { Readable, pipeline } from 'node:stream';
+import type { BlobStore, ByteRange } from '../storage/blob/types.ts';
+import type { MetaStore, Segment } from '../storage/meta/types.ts';
+import { ContentHasher, type ChecksumAlgorithm, type ContentDigests } from './checksums.ts';
+
+/** Where a digest's bytes live in the BlobStore. */
+export function blobKey(digest: string): string {
+  const [algorithm, hex] = digest.split(':');
+  if (!algorithm || !hex || !/^[a-f0-9]{64,128}$/.test(hex)) throw new Error(`invalid digest ${digest}`);
+  return `blobs/${algorithm}/${hex.slice(0, 2)}/${hex}`;
+}
+
+export const stagingPrefix = 'staging/';
+
+export interface IngestOptions {
+  /** S3 checksums to compute besides sha256 and MD5. */
+  algorithms?: Iterable<ChecksumAlgorithm>;
+  /** Refuses the content (throws) before it is stored, e.g. on a checksum mismatch. */
+  verify?: (digests: ContentDigests) => void | Promise<void>;
+  /** Bodies longer than this are refused with EntityTooLarge, while streaming. */
+  maxBytes?: number;
+  signal?: AbortSignal;
+}
+
+/**
+ * The content-addressed store: bytes in, a digest out; the same bytes are stored once.
+ *
+ * Ingest streams the body through one hashing pass into a staging key, verifies it, refreshes the
+ * blob's row (which excludes a concurrent GC of the same digest, see BlobMeta.touch), then moves it
+ * under its digest unless those bytes are already there. A failed or aborted ingest leaves nothing
+ * visible: the staging key is removed, and a crash leaves only staging keys, which GC removes.
+ */
+export class ContentStore {
+  constructor(
+    readonly blobs: BlobStore,
+    private readonly meta: MetaStore,
+  ) {}
+
+  async ingest(body: Readable, options: IngestOptions = {}): Promise<ContentDigests> {
+    const stagingKey = `${stagingPrefix}${randomUUID()}`;
+    const hasher = new ContentHasher(options.algorithms, options.maxBytes);
+    pipeline(body, hasher, () => {});
+    try {
+      await this.blobs.put(stagingKey, hasher, options.signal);
+      const digests = hasher.digests();
+      await options.verify?.(digests);
+      await this.meta.blobs.touch(digests.digest, digests.size);
+      const finalKey = blobKey(digests.digest);
+      if (await this.blobs.stat(finalKey, options.signal)) {
+        await this.blobs.delete(stagingKey);
+      } else {
+        await this.blobs.move(stagingKey, finalKey, options.signal);
+      }
+      return digests;
+    } catch (err) {
+      body.destroy();
+      await this.blobs.delete(stagingKey).catch(() => {});
+      throw err;
+    }
+  }
+
+  /**
+   * The bytes of an object made of segments, optionally a range of it (inclusive, within the object),
+   * streamed segment by segment: only one blob is open at a time.
+   */
+  read(segments: readonly Segment[], range?: ByteRange, signal?: AbortSignal): Readable {
+    const total = segments.reduce((n, s) => n + s.size, 0);
+    const start = range?.start ?? 0;
+    const end = range?.end ?? total - 1;
+    const blobs = this.blobs;
+    async function* concatenate(): AsyncGenerator<Buffer> {
+      let offset = 0;
+      for (const segment of segments) {
+        const segStart = offset;
+        const segEnd = offset + segment.size - 1;
+        offset += segment.size;
+        if (segment.size === 0 || segEnd < start || segStart > end) continue;
+        const stream = await blobs.get(
+          blobKey(segment.digest),
+          { start: Math.max(start, segStart) - segStart, end: Math.min(end, segEnd) - segStart },
+          signal,
+        );
+        for await (const chunk of stream) yield chunk as Buffer;
+      }
+    }
+    return Readable.from(concatenate(), { objectMode: false });
+  }
+}

@@ -1,0 +1,51 @@
+import { AstoreError } from '../core/errors.ts';
+import type { BucketCall, S3Call } from './context.ts';
+import { parseXml, readSmallBody, toXml } from './xml.ts';
+
+export async function listBuckets({ reply, services }: S3Call) {
+  const buckets = await services.buckets.list();
+  return reply.type('application/xml').send(
+    toXml('ListAllMyBucketsResult', {
+      Owner: { ID: services.owner.id, DisplayName: services.owner.displayName },
+      Buckets: { Bucket: buckets.map((b) => ({ Name: b.name, CreationDate: b.createdAt, BucketRegion: b.region })) },
+    }),
+  );
+}
+
+export async function createBucket({ req, reply, bucket, services }: BucketCall) {
+  const text = await readSmallBody(req.raw, 64 * 1024);
+  let region = services.region;
+  if (text.trim() !== '') {
+    const doc = parseXml(text, 'CreateBucketConfiguration');
+    const constraint = doc.LocationConstraint;
+    if (typeof constraint === 'string' && constraint !== '') region = constraint;
+  }
+  await services.buckets.create(bucket, region);
+  return reply.header('location', `/${bucket}`).send();
+}
+
+export async function headBucket({ reply, bucket, services }: BucketCall) {
+  const record = await services.buckets.get(bucket);
+  return reply.header('x-amz-bucket-region', record.region).send();
+}
+
+export async function deleteBucket({ reply, bucket, services }: BucketCall) {
+  await services.buckets.delete(bucket);
+  return reply.code(204).send();
+}
+
+export async function getBucketLocation({ reply, bucket, services }: BucketCall) {
+  const record = await services.buckets.get(bucket);
+  // us-east-1 is reported as an empty LocationConstraint, as S3 does.
+  const region = record.region === 'us-east-1' ? '' : record.region;
+  return reply.type('application/xml').send(toXml('LocationConstraint', { '#text': region }));
+}
+
+export async function getBucketVersioning({ reply, bucket, services }: BucketCall) {
+  await services.buckets.get(bucket);
+  return reply.type('application/xml').send(toXml('VersioningConfiguration', {}));
+}
+
+export function notImplemented(what: string): never {
+  throw new AstoreError('NotImplemented', `${what} is not implemented`);
+}

@@ -1,0 +1,41 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { AstoreError } from '../core/errors.ts';
+import type { BucketService } from '../core/buckets.ts';
+import type { MultipartService } from '../core/multipart.ts';
+import type { ObjectService } from '../core/objects.ts';
+import type { AuthResult } from './auth/sigv4.ts';
+import type { S3Target } from './target.ts';
+
+export interface S3Services {
+  buckets: BucketService;
+  objects: ObjectService;
+  multipart: MultipartService;
+  region: string;
+  /** Owner reported in listings: the root principal. */
+  owner: { id: string; displayName: string };
+}
+
+/** One S3 request, authenticated, with what it addresses. */
+export interface S3Call {
+  req: FastifyRequest;
+  reply: FastifyReply;
+  target: S3Target;
+  auth: AuthResult;
+  services: S3Services;
+  signal: AbortSignal;
+}
+
+export interface BucketCall extends S3Call {
+  bucket: string;
+}
+
+export interface ObjectCall extends BucketCall {
+  key: string;
+}
+
+export function intParam(query: URLSearchParams, name: string, fallback: number, max: number): number {
+  const raw = query.get(name);
+  if (raw === null || raw === '') return fallback;
+  if (!/^\d+$/.test(raw)) throw new AstoreError('InvalidArgument', `Provided ${name} not an integer or within integer range`, { ArgumentName: name, ArgumentValue: raw });
+  return Math.min(Number(raw), max);
+}

@@ -1,0 +1,139 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { AstoreError } from '../core/errors.ts';
+import { validateBucketName } from '../core/names.ts';
+import { verifySigV4, type AuthResult, type CredentialLookup } from './auth/sigv4.ts';
+import * as buckets from './buckets.ts';
+import type { BucketCall, ObjectCall, S3Call, S3Services } from './context.ts';
+import { sendS3Error } from './errors.ts';
+import * as list from './list.ts';
+import * as multipart from './multipart.ts';
+import * as objects from './objects.ts';
+import { parseTarget } from './target.ts';
+
+export interface S3Options {
+  services: S3Services;
+  lookup: CredentialLookup;
+  region: string;
+  domain?: string;
+  maxClockSkewSeconds: number;
+  anonymousReadBuckets: readonly string[];
+  maxHeaderBytes: number;
+}
+
+type Handler<C> = (call: C) => Promise<unknown>;
+
+/** Bucket sub-resources S3 has and astore does not (yet): answered NotImplemented, never misrouted. */
+const unsupportedBucketSubresources = [
+  'acl', 'analytics', 'cors', 'encryption', 'intelligent-tiering', 'inventory', 'lifecycle', 'logging', 'metrics',
+  'notification', 'object-lock', 'ownershipControls', 'policy', 'policyStatus', 'publicAccessBlock', 'replication',
+  'requestPayment', 'tagging', 'website', 'accelerate', 'versions',
+];
+const unsupportedObjectSubresources = ['acl', 'tagging', 'retention', 'legal-hold', 'torrent', 'restore', 'select', 'attributes', 'versionId'];
+
+function routeService(method: string): Handler<S3Call> | undefined {
+  return method === 'GET' ? buckets.listBuckets : undefined;
+}
+
+function routeBucket(method: string, q: URLSearchParams): Handler<BucketCall> | undefined {
+  const sub = unsupportedBucketSubresources.find((s) => q.has(s));
+  if (sub) return () => buckets.notImplemented(`The bucket sub-resource "${sub}"`);
+  switch (method) {
+    case 'GET':
+      if (q.has('location')) return buckets.getBucketLocation;
+      if (q.has('versioning')) return buckets.getBucketVersioning;
+      if (q.has('uploads')) return list.listMultipartUploads;
+      return q.get('list-type') === '2' ? list.listObjectsV2 : list.listObjectsV1;
+    case 'HEAD':
+      return buckets.headBucket;
+    case 'PUT':
+      return q.has('versioning') ? () => buckets.notImplemented('Bucket versioning') : buckets.createBucket;
+    case 'DELETE':
+      return buckets.deleteBucket;
+    case 'POST':
+      return q.has('delete') ? objects.deleteObjects : undefined;
+  }
+  return undefined;
+}
+
+function routeObject(method: string, q: URLSearchParams, headers: FastifyRequest['headers']): Handler<ObjectCall> | undefined {
+  const sub = unsupportedObjectSubresources.find((s) => q.has(s));
+  if (sub && !(sub === 'versionId' && q.get('versionId') === 'null')) return () => buckets.notImplemented(`The object sub-resource "${sub}"`);
+  const copy = headers['x-amz-copy-source'] !== undefined;
+  switch (method) {
+    case 'GET':
+      return q.has('uploadId') ? multipart.listParts : objects.getObject;
+    case 'HEAD':
+      return objects.headObject;
+    case 'PUT':
+      if (q.has('uploadId') || q.has('partNumber')) return copy ? multipart.uploadPartCopy : multipart.uploadPart;
+      return copy ? objects.copyObject : objects.putObject;
+    case 'DELETE':
+      return q.has('uploadId') ? multipart.abortMultipartUpload : objects.deleteObject;
+    case 'POST':
+      if (q.has('uploads')) return multipart.createMultipartUpload;
+      if (q.has('uploadId')) return multipart.completeMultipartUpload;
+      return undefined;
+  }
+  return undefined;
+}
+
+function headerBytes(req: FastifyRequest): number {
+  let n = 0;
+  for (const h of req.raw.rawHeaders) n += h.length + 2;
+  return n;
+}
+
+/** Anonymous requests get only what configuration opens: reads and listings of public buckets. */
+function allowAnonymous(options: S3Options, method: string, bucket: string | undefined, q: URLSearchParams): boolean {
+  if (!bucket || !options.anonymousReadBuckets.includes(bucket)) return false;
+  if (method !== 'GET' && method !== 'HEAD') return false;
+  return !q.has('uploads') && !q.has('uploadId');
+}
+
+/**
+ * The S3 API at the root path. Every request: parse the target, check header size, verify the
+ * signature (or allow configured anonymous reads), route by method + sub-resource, and render any
+ * error as S3 XML.
+ */
+export async function s3Routes(app: FastifyInstance, options: S3Options): Promise<void> {
+  const handle = async (req: FastifyRequest, reply: FastifyReply) => {
+    let resource = req.url.split('?')[0] ?? '/';
+    try {
+      if (headerBytes(req) > options.maxHeaderBytes) throw new AstoreError('RequestHeaderSectionTooLarge', undefined, { MaxSizeAllowed: options.maxHeaderBytes });
+      const target = parseTarget(req.url, req.headers.host, options.domain);
+      resource = target.resource;
+      const auth: AuthResult = await verifySigV4(
+        { method: req.method, url: req.url, rawHeaders: req.raw.rawHeaders },
+        { lookup: options.lookup, region: options.region, now: new Date(), maxSkewSeconds: options.maxClockSkewSeconds },
+      );
+      if (auth.kind === 'anonymous' && !allowAnonymous(options, req.method, target.bucket, target.query)) {
+        throw new AstoreError('AccessDenied');
+      }
+      const controller = new AbortController();
+      req.raw.once('close', () => {
+        if (!req.raw.complete) controller.abort(new AstoreError('IncompleteBody'));
+      });
+      const base: S3Call = { req, reply, target, auth, services: options.services, signal: controller.signal };
+      if (target.bucket === undefined) {
+        const handler = routeService(req.method);
+        if (!handler) throw new AstoreError('MethodNotAllowed');
+        return await handler(base);
+      }
+      if (target.key === undefined) {
+        const handler = routeBucket(req.method, target.query);
+        if (!handler) throw new AstoreError('MethodNotAllowed');
+        if (req.method === 'PUT') validateBucketName(target.bucket);
+        return await handler({ ...base, bucket: target.bucket });
+      }
+      const handler = routeObject(req.method, target.query, req.headers);
+      if (!handler) throw new AstoreError('MethodNotAllowed');
+      return await handler({ ...base, bucket: target.bucket, key: target.key });
+    } catch (err) {
+      if (!req.raw.complete) reply.header('connection', 'close'); // do not wait for an unread body
+      return sendS3Error(reply, err, resource);
+    }
+  };
+  for (const url of ['/', '/*']) {
+    app.route({ method: ['GET', 'HEAD', 'PUT', 'POST', 'DELETE'], url, handler: handle });
+  }
+}

@@ -1,0 +1,64 @@
+import { randomBytes } from 'node:crypto';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { App } from './app.ts';
+import type { Credential } from './s3/auth/sigv4.ts';
+import { s3Routes } from './s3/router.ts';
+
+/** S3-style request ids: 16 upper-case hex characters. */
+const requestId = () => randomBytes(8).toString('hex').toUpperCase();
+
+/**
+ * The HTTP server: S3 at the root path, health probes, and (later) /v2/ and /api/v1/. Bodies are
+ * never parsed by the framework: every handler streams `request.raw` itself.
+ */
+export async function buildServer(app: App): Promise<FastifyInstance> {
+  const { config } = app;
+  const server = Fastify({
+    loggerInstance: app.log as FastifyBaseLogger,
+    genReqId: requestId,
+    // Header limits are enforced per protocol with the protocol's error; Node's own cap is a backstop.
+    http: { maxHeaderSize: Math.max(64 * 1024, config.server.maxHeaderBytes * 2) },
+    requestTimeout: config.server.requestTimeoutSeconds * 1000,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    exposeHeadRoutes: false,
+    trustProxy: config.server.trustProxy,
+    routerOptions: { maxParamLength: 8192, ignoreTrailingSlash: false, ignoreDuplicateSlashes: false, caseSensitive: true },
+  });
+  server.removeAllContentTypeParsers();
+  server.addContentTypeParser('*', (_req, _payload, done) => done(null));
+
+  server.addHook('onRequest', async (req, reply) => {
+    reply.header('x-amz-request-id', req.id);
+    reply.header('server', 'astore');
+  });
+
+  server.get('/healthz', async () => ({ status: 'ok' }));
+  server.get('/readyz', async (_req, reply) => {
+    try {
+      await app.meta.buckets.get('readiness-probe');
+      return { status: 'ready' };
+    } catch (err) {
+      reply.log.warn({ err }, 'not ready');
+      return reply.code(503).send({ status: 'unavailable' });
+    }
+  });
+
+  const rootCredential: Credential = { accessKeyId: app.root.accessKeyId, secretKey: app.root.secretKey, principal: 'root' };
+  await server.register(s3Routes, {
+    services: {
+      buckets: app.buckets,
+      objects: app.objects,
+      multipart: app.multipart,
+      region: config.s3.region,
+      owner: { id: 'astore-root', displayName: 'root' },
+    },
+    lookup: async (accessKeyId) => (accessKeyId === rootCredential.accessKeyId ? rootCredential : null),
+    region: config.s3.region,
+    domain: config.s3.domain,
+    maxClockSkewSeconds: config.s3.maxClockSkewSeconds,
+    anonymousReadBuckets: config.s3.anonymousReadBuckets,
+    maxHeaderBytes: config.server.maxHeaderBytes,
+  });
+  return server;
+}

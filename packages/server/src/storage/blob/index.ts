@@ -1,0 +1,20 @@
+import { FsBlobStore, type FsBlobStoreOptions } from './fs.ts';
+import type { BlobStore } from './types.ts';
+
+export { BlobNotFoundError, validateBlobKey } from './types.ts';
+export type { BlobListing, BlobStat, BlobStore, ByteRange } from './types.ts';
+export { FsBlobStore, validateBlobPrefix, type FsBlobStoreOptions } from './fs.ts';
+
+/** Driver name → factory; each factory takes that driver's validated options from config. */
+export const blobStoreDrivers = {
+  fs: (options: FsBlobStoreOptions): Promise<BlobStore> => FsBlobStore.open(options),
+} satisfies Record<string, (options: never) => Promise<BlobStore>>;
+
+export type BlobStoreDriver = keyof typeof blobStoreDrivers;
+export type BlobStoreOptions<D extends BlobStoreDriver> = Parameters<(typeof blobStoreDrivers)[D]>[0];
+
+/** Opens the BlobStore named by `driver` (config `storage.blob.driver`) with its options. */
+export function openBlobStore<D extends BlobStoreDriver>(driver: D, options: BlobStoreOptions<D>): Promise<BlobStore> {
+  const factory: (options: BlobStoreOptions<D>) => Promise<BlobStore> = blobStoreDrivers[driver];
+  return factory(options);
+}

@@ -1,0 +1,49 @@
+import type { Kysely, Selectable } from 'kysely';
+import { type BucketsTable, type Database, inWriteTransaction } from './db.ts';
+import type { BucketMeta, BucketRecord } from './types.ts';
+
+export class KyselyBucketMeta implements BucketMeta {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async create(bucket: BucketRecord): Promise<boolean> {
+    const result = await this.db
+      .insertInto('buckets')
+      .values({ name: bucket.name, region: bucket.region, created_at: bucket.createdAt.getTime() })
+      .onConflict((conflict) => conflict.column('name').doNothing())
+      .executeTakeFirst();
+    return result.numInsertedOrUpdatedRows === 1n;
+  }
+
+  async get(name: string): Promise<BucketRecord | null> {
+    const row = await this.db.selectFrom('buckets').selectAll().where('name', '=', name).executeTakeFirst();
+    return row ? toBucketRecord(row) : null;
+  }
+
+  async list(): Promise<BucketRecord[]> {
+    const rows = await this.db.selectFrom('buckets').selectAll().orderBy('name').execute();
+    return rows.map(toBucketRecord);
+  }
+
+  /**
+   * The emptiness check and the deletion share one write transaction, and ObjectMeta.put checks the
+   * bucket inside its own, so an object cannot land in a bucket being deleted (the foreign key on
+   * objects.bucket would refuse it as well).
+   */
+  delete(name: string): Promise<'deleted' | 'not-empty' | 'missing'> {
+    return inWriteTransaction(this.db, async (trx) => {
+      const bucket = await trx.selectFrom('buckets').select('name').where('name', '=', name).executeTakeFirst();
+      if (!bucket) return 'missing';
+      const object = await trx.selectFrom('objects').select('id').where('bucket', '=', name).limit(1).executeTakeFirst();
+      if (object) return 'not-empty';
+      const uploadsOfBucket = trx.selectFrom('multipart_uploads').select('upload_id').where('bucket', '=', name);
+      await trx.deleteFrom('upload_parts').where('upload_id', 'in', uploadsOfBucket).execute();
+      await trx.deleteFrom('multipart_uploads').where('bucket', '=', name).execute();
+      await trx.deleteFrom('buckets').where('name', '=', name).execute();
+      return 'deleted';
+    });
+  }
+}
+
+function toBucketRecord(row: Selectable<BucketsTable>): BucketRecord {
+  return { name: row.name, region: row.region, createdAt: new Date(row.created_at) };
+}

@@ -1,0 +1,34 @@
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, describe } from 'node:test';
+import { blobTests } from './conformance/blobs.ts';
+import { bucketTests } from './conformance/buckets.ts';
+import { objectTests } from './conformance/objects.ts';
+import { uploadTests } from './conformance/uploads.ts';
+import type { MetaStore } from './types.ts';
+
+/**
+ * The MetaStore contract as tests. Every dialect joins with one line, e.g.
+ * `runMetaStoreConformance('postgres', () => openPostgresForTest(server))`. `open` returns a fresh,
+ * empty, migrated store per test and `cleanup` closes and removes it.
+ */
+export function runMetaStoreConformance(name: string, open: () => Promise<{ store: MetaStore; cleanup: () => Promise<void> }>): void {
+  describe(`MetaStore conformance: ${name}`, () => {
+    let opened: { store: MetaStore; cleanup: () => Promise<void> } | undefined;
+    const store = (): MetaStore => {
+      assert.ok(opened, 'store not open');
+      return opened.store;
+    };
+    beforeEach(async () => {
+      opened = await open();
+    });
+    afterEach(async () => {
+      await opened?.cleanup();
+      opened = undefined;
+    });
+
+    describe('buckets', () => bucketTests(store));
+    describe('objects', () => objectTests(store));
+    describe('uploads', () => uploadTests(store));
+    describe('blobs', () => blobTests(store));
+  });
+}

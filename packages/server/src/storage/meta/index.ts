@@ -1,0 +1,16 @@
+import { type SqliteMetaStoreOptions, openSqliteMetaStore } from './sqlite.ts';
+import type { MetaStore } from './types.ts';
+
+export type * from './types.ts';
+export { KyselyMetaStore } from './kysely-store.ts';
+export { type SqliteMetaStoreOptions, openSqliteMetaStore } from './sqlite.ts';
+
+/**
+ * MetaStore dialects by the name configuration uses (`storage.meta.driver`); each factory takes
+ * that dialect's validated options and returns a migrated store.
+ */
+export const metaStoreDrivers = {
+  sqlite: (options: SqliteMetaStoreOptions): Promise<MetaStore> => openSqliteMetaStore(options),
+} as const;
+
+export type MetaStoreDriverName = keyof typeof metaStoreDrivers;

@@ -1,0 +1,41 @@
+import type { Kysely } from 'kysely';
+import { KyselyBlobMeta } from './blobs.ts';
+import { KyselyBucketMeta } from './buckets.ts';
+import type { Database, DialectHooks } from './db.ts';
+import { migrate } from './migrations.ts';
+import { KyselyObjectMeta } from './objects.ts';
+import { KyselyUploadMeta } from './uploads.ts';
+import type { BlobMeta, BucketMeta, MetaStore, ObjectMeta, UploadMeta } from './types.ts';
+
+/**
+ * The MetaStore over any Kysely dialect. A dialect brings its Kysely instance (driver, pool,
+ * transaction semantics) and its DialectHooks (schema differences); the queries are shared.
+ * Every method that changes more than one row runs in one write transaction.
+ */
+export class KyselyMetaStore implements MetaStore {
+  readonly dialect: string;
+  readonly buckets: BucketMeta;
+  readonly objects: ObjectMeta;
+  readonly uploads: UploadMeta;
+  readonly blobs: BlobMeta;
+
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly hooks: DialectHooks,
+  ) {
+    this.dialect = hooks.name;
+    this.buckets = new KyselyBucketMeta(db);
+    this.objects = new KyselyObjectMeta(db);
+    this.uploads = new KyselyUploadMeta(db);
+    this.blobs = new KyselyBlobMeta(db);
+  }
+
+  migrate(): Promise<void> {
+    return migrate(this.db as Kysely<unknown>, this.hooks);
+  }
+
+  /** Closes the connection (or pool); the store is unusable afterwards. */
+  close(): Promise<void> {
+    return this.db.destroy();
+  }
+}

@@ -1,0 +1,121 @@
+import type { Kysely } from 'kysely';
+import { type Migration, Migrator } from 'kysely/migration';
+import type { DialectHooks } from './db.ts';
+
+/**
+ * Schema migrations, in code so they ship inside the package. Names sort in the order they apply;
+ * a released migration is never edited, only followed by a new one.
+ *
+ * Foreign keys state the invariants the store keeps anyway: an object or upload names an existing
+ * bucket, a segment or part names an existing blob row (so the garbage collector cannot delete a
+ * referenced blob even by mistake), a part belongs to an existing upload. Deletes are explicit in
+ * the store, never cascaded, so every removed row is visible in the code that removes it.
+ */
+export function migrations(hooks: DialectHooks): Record<string, Migration> {
+  const byteOrderText = hooks.byteOrderText;
+  return {
+    '0001_initial': {
+      async up(db: Kysely<unknown>): Promise<void> {
+        await db.schema
+          .createTable('buckets')
+          .addColumn('name', byteOrderText, (col) => col.primaryKey())
+          .addColumn('region', 'text', (col) => col.notNull())
+          .addColumn('created_at', 'bigint', (col) => col.notNull())
+          .execute();
+
+        await db.schema
+          .createTable('blobs')
+          .addColumn('digest', 'text', (col) => col.primaryKey())
+          .addColumn('size', 'bigint', (col) => col.notNull())
+          .addColumn('touched_at', 'bigint', (col) => col.notNull())
+          .execute();
+        await db.schema.createIndex('blobs_touched_at').on('blobs').columns(['touched_at', 'digest']).execute();
+
+        await hooks
+          .addIdColumn(db.schema.createTable('objects'))
+          .addColumn('bucket', byteOrderText, (col) => col.notNull().references('buckets.name'))
+          .addColumn('key', byteOrderText, (col) => col.notNull())
+          .addColumn('size', 'bigint', (col) => col.notNull())
+          .addColumn('etag', 'text', (col) => col.notNull())
+          .addColumn('last_modified', 'bigint', (col) => col.notNull())
+          .addColumn('headers', 'text', (col) => col.notNull())
+          .addColumn('user_metadata', 'text', (col) => col.notNull())
+          .addColumn('checksum_algorithm', 'text')
+          .addColumn('checksum_value', 'text')
+          .addColumn('checksum_type', 'text')
+          .addColumn('digest', 'text')
+          // Also the index behind listing: bucket = ? AND key >= prefix AND key < bound ORDER BY key.
+          .addUniqueConstraint('objects_bucket_key', ['bucket', 'key'])
+          .execute();
+
+        await db.schema
+          .createTable('object_segments')
+          .addColumn('object_id', 'bigint', (col) => col.notNull().references('objects.id'))
+          .addColumn('seq', 'integer', (col) => col.notNull())
+          .addColumn('digest', 'text', (col) => col.notNull().references('blobs.digest'))
+          .addColumn('size', 'bigint', (col) => col.notNull())
+          .addColumn('part_number', 'integer')
+          .addColumn('etag', 'text')
+          .addColumn('checksum', 'text')
+          .addPrimaryKeyConstraint('object_segments_pk', ['object_id', 'seq'])
+          .execute();
+        // Backs the garbage collector's NOT EXISTS and the foreign-key check on blob deletion.
+        await db.schema.createIndex('object_segments_digest').on('object_segments').column('digest').execute();
+
+        await db.schema
+          .createTable('multipart_uploads')
+          .addColumn('upload_id', byteOrderText, (col) => col.primaryKey())
+          .addColumn('bucket', byteOrderText, (col) => col.notNull().references('buckets.name'))
+          .addColumn('key', byteOrderText, (col) => col.notNull())
+          .addColumn('initiated', 'bigint', (col) => col.notNull())
+          .addColumn('headers', 'text', (col) => col.notNull())
+          .addColumn('user_metadata', 'text', (col) => col.notNull())
+          .addColumn('checksum_algorithm', 'text')
+          .addColumn('checksum_type', 'text')
+          .execute();
+        await db.schema
+          .createIndex('multipart_uploads_listing')
+          .on('multipart_uploads')
+          .columns(['bucket', 'key', 'initiated', 'upload_id'])
+          .execute();
+        await db.schema
+          .createIndex('multipart_uploads_initiated')
+          .on('multipart_uploads')
+          .columns(['initiated', 'upload_id'])
+          .execute();
+
+        await db.schema
+          .createTable('upload_parts')
+          .addColumn('upload_id', byteOrderText, (col) => col.notNull().references('multipart_uploads.upload_id'))
+          .addColumn('part_number', 'integer', (col) => col.notNull())
+          .addColumn('digest', 'text', (col) => col.notNull().references('blobs.digest'))
+          .addColumn('size', 'bigint', (col) => col.notNull())
+          .addColumn('etag', 'text', (col) => col.notNull())
+          .addColumn('checksum', 'text')
+          .addColumn('last_modified', 'bigint', (col) => col.notNull())
+          .addPrimaryKeyConstraint('upload_parts_pk', ['upload_id', 'part_number'])
+          .execute();
+        await db.schema.createIndex('upload_parts_digest').on('upload_parts').column('digest').execute();
+      },
+    },
+  };
+}
+
+/**
+ * Applies every pending migration; a no-op when the schema is current. Kysely's Migrator records
+ * applied names in `astore_migration` and holds `astore_migration_lock` meanwhile, so replicas
+ * starting together apply each migration once.
+ */
+export async function migrate(db: Kysely<unknown>, hooks: DialectHooks): Promise<void> {
+  const migrator = new Migrator({
+    db,
+    provider: { getMigrations: async () => migrations(hooks) },
+    migrationTableName: 'astore_migration',
+    migrationLockTableName: 'astore_migration_lock',
+  });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error !== undefined) {
+    const failed = results?.find((result) => result.status === 'Error')?.migrationName;
+    throw new Error(`MetaStore migration ${failed ?? '(before any migration ran)'} failed: ${String(error)}`, { cause: error });
+  }
+}

@@ -1,0 +1,138 @@
+import type { Kysely, Selectable } from 'kysely';
+import { AstoreError } from '../../core/errors.ts';
+import { touchBlobs } from './blobs.ts';
+import {
+  type Database,
+  type ObjectSegmentsTable,
+  type ObjectsTable,
+  batches,
+  fromJson,
+  inReadTransaction,
+  inWriteTransaction,
+  prefixUpperBound,
+} from './db.ts';
+import type { ObjectHeaders, ObjectListQuery, ObjectMeta, ObjectRecord, ObjectSummary, Segment } from './types.ts';
+
+export class KyselyObjectMeta implements ObjectMeta {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  /** Two reads (row, segments) on one snapshot, so a concurrent put cannot mix old and new. */
+  get(bucket: string, key: string): Promise<ObjectRecord | null> {
+    return inReadTransaction(this.db, async (trx) => (await readObject(trx, bucket, key))?.record ?? null);
+  }
+
+  put(object: ObjectRecord): Promise<ObjectRecord | null> {
+    return inWriteTransaction(this.db, (trx) => putObject(trx, object, Date.now()));
+  }
+
+  delete(bucket: string, key: string): Promise<ObjectRecord | null> {
+    return inWriteTransaction(this.db, async (trx) => {
+      const existing = await readObject(trx, bucket, key);
+      if (!existing) return null;
+      await deleteObjectRow(trx, existing.id);
+      return existing.record;
+    });
+  }
+
+  async list(query: ObjectListQuery): Promise<ObjectSummary[]> {
+    if (query.limit <= 0) return [];
+    let select = this.db
+      .selectFrom('objects')
+      .select(['bucket', 'key', 'size', 'etag', 'last_modified', 'checksum_algorithm', 'checksum_value', 'checksum_type', 'digest'])
+      .where('bucket', '=', query.bucket);
+    if (query.prefix) {
+      select = select.where('key', '>=', query.prefix);
+      const bound = prefixUpperBound(query.prefix);
+      if (bound !== null) select = select.where('key', '<', bound);
+    }
+    if (query.after !== undefined) select = select.where('key', '>', query.after);
+    const rows = await select.orderBy('key').limit(query.limit).execute();
+    return rows.map(toObjectSummary);
+  }
+
+  async any(bucket: string): Promise<boolean> {
+    const row = await this.db.selectFrom('objects').select('id').where('bucket', '=', bucket).limit(1).executeTakeFirst();
+    return row !== undefined;
+  }
+}
+
+/**
+ * ObjectMeta.put inside the caller's write transaction (UploadMeta.complete shares it): checks the
+ * bucket, removes the old row and its segments, touches every blob the new segments name (so the
+ * garbage collector, which re-checks touched_at, leaves them alone), inserts the new row and segments.
+ */
+export async function putObject(trx: Kysely<Database>, object: ObjectRecord, nowMs: number): Promise<ObjectRecord | null> {
+  const bucket = await trx.selectFrom('buckets').select('name').where('name', '=', object.bucket).executeTakeFirst();
+  if (!bucket) throw new AstoreError('NoSuchBucket', undefined, { BucketName: object.bucket });
+
+  const replaced = await readObject(trx, object.bucket, object.key);
+  if (replaced) await deleteObjectRow(trx, replaced.id);
+
+  // Blob rows first: segments reference them by foreign key.
+  await touchBlobs(trx, object.segments, nowMs);
+  const { id } = await trx
+    .insertInto('objects')
+    .values({
+      bucket: object.bucket,
+      key: object.key,
+      size: object.size,
+      etag: object.etag,
+      last_modified: object.lastModified.getTime(),
+      headers: JSON.stringify(object.headers),
+      user_metadata: JSON.stringify(object.userMetadata),
+      checksum_algorithm: object.checksum?.algorithm ?? null,
+      checksum_value: object.checksum?.value ?? null,
+      checksum_type: object.checksum?.type ?? null,
+      digest: object.digest ?? null,
+    })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  const segmentRows = object.segments.map((segment, seq) => ({
+    object_id: id,
+    seq,
+    digest: segment.digest,
+    size: segment.size,
+    part_number: segment.partNumber ?? null,
+    etag: segment.etag ?? null,
+    checksum: segment.checksum ?? null,
+  }));
+  for (const batch of batches(segmentRows)) await trx.insertInto('object_segments').values(batch).execute();
+  return replaced?.record ?? null;
+}
+
+async function readObject(db: Kysely<Database>, bucket: string, key: string): Promise<{ id: number; record: ObjectRecord } | null> {
+  const row = await db.selectFrom('objects').selectAll().where('bucket', '=', bucket).where('key', '=', key).executeTakeFirst();
+  if (!row) return null;
+  const segments = await db.selectFrom('object_segments').selectAll().where('object_id', '=', row.id).orderBy('seq').execute();
+  const record: ObjectRecord = {
+    ...toObjectSummary(row),
+    headers: fromJson<ObjectHeaders>(row.headers),
+    userMetadata: fromJson<Record<string, string>>(row.user_metadata),
+    segments: segments.map(toSegment),
+  };
+  return { id: row.id, record };
+}
+
+async function deleteObjectRow(trx: Kysely<Database>, id: number): Promise<void> {
+  await trx.deleteFrom('object_segments').where('object_id', '=', id).execute();
+  await trx.deleteFrom('objects').where('id', '=', id).execute();
+}
+
+type SummaryColumns = 'bucket' | 'key' | 'size' | 'etag' | 'last_modified' | 'checksum_algorithm' | 'checksum_value' | 'checksum_type' | 'digest';
+
+function toObjectSummary(row: Pick<Selectable<ObjectsTable>, SummaryColumns>): ObjectSummary {
+  const summary: ObjectSummary = { bucket: row.bucket, key: row.key, size: row.size, etag: row.etag, lastModified: new Date(row.last_modified) };
+  if (row.checksum_algorithm !== null && row.checksum_value !== null && row.checksum_type !== null) {
+    summary.checksum = { algorithm: row.checksum_algorithm, value: row.checksum_value, type: row.checksum_type };
+  }
+  if (row.digest !== null) summary.digest = row.digest;
+  return summary;
+}
+
+function toSegment(row: Selectable<ObjectSegmentsTable>): Segment {
+  const segment: Segment = { digest: row.digest, size: row.size };
+  if (row.part_number !== null) segment.partNumber = row.part_number;
+  if (row.etag !== null) segment.etag = row.etag;
+  if (row.checksum !== null) segment.checksum = row.checksum;
+  return segment;
+}
