@@ -1,6 +1,7 @@
 // Runs one bounded phase (a pool of `concurrency` workers issuing numbered operations) and turns the
 // samples into a PhaseResult. Shared by the S3 load generator and the raw disk driver.
 
+import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { WorkloadSpec } from './workloads.ts';
 
@@ -71,6 +72,9 @@ export async function runPool(
   operation: Operation,
 ): Promise<PhaseResult> {
   const controller = new AbortController();
+  // Every in-flight request listens on the phase's signal (node:http and the body writer): up to 2 per
+  // worker, more than the default warning threshold of 10.
+  setMaxListeners(4 * pool.concurrency + 10, controller.signal);
   const latencies: number[] = [];
   let next = 0;
   let completed = 0;

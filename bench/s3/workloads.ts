@@ -46,9 +46,9 @@ export interface WorkloadOptions {
 export function workloads(options: WorkloadOptions): WorkloadSpec[] {
   const q = options.quick;
   const plan: WorkloadSpec[] = [
-    { kind: 'throughput', id: '1MiB', size: MiB, count: q ? 16 : 64, concurrency: 8, maxSeconds: 60 },
-    { kind: 'throughput', id: '64MiB', size: 64 * MiB, count: q ? 2 : 8, concurrency: 4, maxSeconds: 120 },
-    { kind: 'throughput', id: '1GiB', size: q ? 256 * MiB : GiB, count: 1, concurrency: 1, maxSeconds: 180 },
+    { kind: 'throughput', id: '1MiB', size: MiB, count: q ? 16 : 64, concurrency: 8, maxSeconds: 30 },
+    { kind: 'throughput', id: '64MiB', size: 64 * MiB, count: q ? 2 : 8, concurrency: 4, maxSeconds: 60 },
+    { kind: 'throughput', id: '1GiB', size: q ? 256 * MiB : GiB, count: 1, concurrency: 1, maxSeconds: 90 },
   ];
   for (const concurrency of [1, 16, 64]) {
     plan.push({
@@ -67,7 +67,7 @@ export function workloads(options: WorkloadOptions): WorkloadSpec[] {
       size: q ? 512 * MiB : 2 * GiB,
       count: 1,
       concurrency: 1,
-      maxSeconds: 300,
+      maxSeconds: 150,
       optional: true,
     });
   }

@@ -1,0 +1,35 @@
+import { execFile } from 'node:child_process';
+
+/**
+ * The real S3 clients installed by scripts/setup-test-tools.sh. A missing client fails the test
+ * loudly: end-to-end tests never skip.
+ */
+export function requireTool(envName: 'ASTORE_TEST_AWS' | 'ASTORE_TEST_PYTHON'): string {
+  const path = process.env[envName];
+  if (!path) {
+    throw new Error(`${envName} is not set: run the tests through \`npm test\`, which installs aws-cli and boto3 (scripts/setup-test-tools.sh)`);
+  }
+  return path;
+}
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command, never throwing on a non-zero exit; output is captured. */
+export function run(cmd: string, args: string[], options: { env?: NodeJS.ProcessEnv; input?: string; cwd?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+  return new Promise((resolve) => {
+    const child = execFile(
+      cmd,
+      args,
+      { env: options.env, cwd: options.cwd, timeout: options.timeoutMs ?? 120_000, maxBuffer: 64 * 1024 * 1024, encoding: 'utf8' },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof (err as NodeJS.ErrnoException).code === 'number' ? Number((err as NodeJS.ErrnoException).code) : 1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+    if (options.input !== undefined) child.stdin?.end(options.input);
+  });
+}
