@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { runPool, poolOf, type DriverResult, type Op, type PhaseResult } from './phase.ts';
-import { hwmKiB, RssSampler, servingPid } from './rss.ts';
+import { currentRssKiB, hwmKiB, RssSampler, servingPid } from './rss.ts';
 import { BenchS3Client } from './s3client.ts';
 import { formatSize, workloads, type WorkloadSpec } from './workloads.ts';
 import type { VerifyMode } from './body.ts';
@@ -74,6 +74,8 @@ if (args['server-pid'] !== undefined) {
   result.serverPid = serving.pid;
   result.notes.push(`RSS sampled from pid ${serving.pid}: ${serving.how}`);
   sampler = new RssSampler(serving.pid);
+  const idle = currentRssKiB(serving.pid);
+  if (idle !== undefined) result.startRssKiB = idle;
 }
 
 let plan: WorkloadSpec[] = workloads({ quick: args.quick, big2g: !args['no-2g'] });

@@ -42,6 +42,8 @@ export interface DriverResult {
   /** Peak RSS over the whole run (100 ms polling) and the kernel's high-water mark at the end. */
   peakRssKiB?: number;
   hwmKiB?: number;
+  /** RSS when the load generator attached, before its warm-up: the server's idle footprint. */
+  startRssKiB?: number;
   notes: string[];
 }
 
@@ -98,7 +100,9 @@ export async function runPool(
       const index = next++;
       const t0 = performance.now();
       try {
-        bytes += await operation(index, controller.signal);
+        // Not `bytes += await ...`: that reads `bytes` before the await and loses the other workers' adds.
+        const moved = await operation(index, controller.signal);
+        bytes += moved;
         const t1 = performance.now();
         latencies.push(t1 - t0);
         completed++;

@@ -132,7 +132,10 @@ for (const [server, d] of [
     lines.push(`- ${server}: no result (did not run or did not start; see the run log).`);
     continue;
   }
-  lines.push(`- ${server} peak RSS over the run: ${mib(d.peakRssKiB)} (kernel high-water mark VmHWM ${mib(d.hwmKiB)}).`);
+  lines.push(
+    `- ${server} RSS idle at start ${mib(d.startRssKiB)}; peak over the run ${mib(d.peakRssKiB)} ` +
+      `(kernel high-water mark VmHWM ${mib(d.hwmKiB)}).`,
+  );
 }
 const bigRows: Array<[string, string[]]> = [
   ['1 GiB', ['PUT 1GiB', 'GET 1GiB']],

@@ -75,15 +75,15 @@ export async function startServer(config: Record<string, unknown> = {}): Promise
 export interface ServerProcess {
   endpoint: string;
   child: ChildProcess;
+  /** The last few KiB the server wrote to stderr. */
+  stderr(): string;
   /** Waits for exit after SIGKILL or SIGTERM. */
   kill(signal: NodeJS.Signals): Promise<void>;
 }
 
 /** Starts `astore serve` as a child process on `dataDir` (kept between restarts) and waits for /healthz. */
 export async function spawnServer(dataDir: string, port: number, env: NodeJS.ProcessEnv = {}): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'packages/server/src/main.ts'), 'serve'], {
-    cwd: repoRoot,
-    env: {
+  const childEnv: NodeJS.ProcessEnv = {
       ...process.env,
       ASTORE_DATA_DIR: dataDir,
       ASTORE_SERVER__HOST: '127.0.0.1',
@@ -93,7 +93,12 @@ export async function spawnServer(dataDir: string, port: number, env: NodeJS.Pro
       ASTORE_LOG__LEVEL: 'warn',
       ASTORE_GC__ENABLED: 'false',
       ...env,
-    },
+  };
+  // A variable given as undefined is removed, e.g. to let the server generate root credentials.
+  for (const [k, v] of Object.entries(env)) if (v === undefined) delete childEnv[k];
+  const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'packages/server/src/main.ts'), 'serve'], {
+    cwd: repoRoot,
+    env: childEnv,
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
@@ -118,6 +123,7 @@ export async function spawnServer(dataDir: string, port: number, env: NodeJS.Pro
   return {
     endpoint,
     child,
+    stderr: () => stderr,
     async kill(signal) {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       await exited;

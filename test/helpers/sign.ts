@@ -1,0 +1,69 @@
+import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
+import { SignatureV4 } from '@smithy/signature-v4';
+import { accessKeyId as defaultKey, region, secretKey as defaultSecret } from './server.ts';
+
+/** node:crypto behind the Hash interface smithy expects. */
+class Sha256 {
+  private readonly hash: Hash | Hmac;
+  constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
+    this.hash = secret === undefined ? createHash('sha256') : createHmac('sha256', toBytes(secret));
+  }
+  update(data: string | ArrayBuffer | ArrayBufferView): void {
+    this.hash.update(toBytes(data));
+  }
+  async digest(): Promise<Uint8Array> {
+    return new Uint8Array(this.hash.digest());
+  }
+}
+
+function toBytes(data: string | ArrayBuffer | ArrayBufferView): string | Uint8Array {
+  if (typeof data === 'string') return data;
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+}
+
+export interface RawRequest {
+  method: string;
+  /** Path exactly as sent, already percent-encoded, e.g. "/bucket/a%20b". */
+  path: string;
+  query?: Record<string, string>;
+  headers?: Record<string, string>;
+  body?: string | Buffer;
+}
+
+/**
+ * Signs a raw S3 request (header auth, signed payload) for tests that must send what no SDK would:
+ * malformed XML, hostile keys, odd headers. Returns headers to send as they are.
+ */
+export async function signRequest(
+  host: string,
+  req: RawRequest,
+  options: { accessKeyId?: string; secretKey?: string; date?: Date } = {},
+): Promise<Record<string, string>> {
+  const body = req.body ?? '';
+  const signer = new SignatureV4({
+    service: 's3',
+    region,
+    sha256: Sha256,
+    uriEscapePath: false,
+    credentials: { accessKeyId: options.accessKeyId ?? defaultKey, secretAccessKey: options.secretKey ?? defaultSecret },
+  });
+  const signed = await signer.sign(
+    {
+      method: req.method,
+      protocol: 'http:',
+      hostname: host.split(':')[0]!,
+      port: Number(host.split(':')[1] ?? 80),
+      path: req.path,
+      query: req.query ?? {},
+      headers: {
+        host,
+        'x-amz-content-sha256': createHash('sha256').update(body).digest('hex'),
+        ...req.headers,
+      },
+      body,
+    },
+    { signingDate: options.date },
+  );
+  return signed.headers as Record<string, string>;
+}
