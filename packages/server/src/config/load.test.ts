@@ -20,7 +20,7 @@ test('unknown keys are refused with their full name', () => {
 });
 
 test('environment follows the ASTORE_A__B_C rule and wins over the file', () => {
-  assert.deepEqual(envToConfig({ ASTORE_SERVER__PORT: '9000', ASTORE_AUTH__ROOT_SECRET_KEY: 'abc', OTHER: 'x' }), {
+  assert.deepEqual(envToConfig({ ASTORE_SERVER__PORT: '9000', ASTORE_AUTH__ROOT_SECRET_KEY: 'abc', OTHER: 'x', ASTORE_TOOLS_DIR: '/t', ASTORE_TEST_AWS: 'aws' }), {
     server: { port: 9000 },
     auth: { rootSecretKey: 'abc' },
   });

@@ -14,12 +14,16 @@ export class ConfigError extends Error {
  * Environment rule: `ASTORE_` + path segments joined by `__`, each segment in SNAKE_CASE of the
  * camelCase key. `ASTORE_SERVER__PORT=9000` sets server.port; `ASTORE_AUTH__ROOT_SECRET_KEY` sets
  * auth.rootSecretKey. Values are parsed as JSON when they parse (numbers, booleans, arrays), else
- * taken as strings. `ASTORE_CONFIG` names a config file (YAML or JSON).
+ * taken as strings. `ASTORE_CONFIG` names a config file (YAML or JSON); `ASTORE_TOOLS_DIR`,
+ * `ASTORE_TEST_*` and `ASTORE_BENCH_*` belong to the test and benchmark scripts and are ignored.
  */
+/** ASTORE_ variables that are not configuration keys: the config file, and the project's scripts' own. */
+const notConfiguration = /^ASTORE_(CONFIG|TOOLS_DIR|TEST_.*|BENCH_.*)$/;
+
 export function envToConfig(env: NodeJS.ProcessEnv): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [name, raw] of Object.entries(env)) {
-    if (!name.startsWith('ASTORE_') || name === 'ASTORE_CONFIG' || raw === undefined) continue;
+    if (!name.startsWith('ASTORE_') || notConfiguration.test(name) || raw === undefined) continue;
     const path = name.slice('ASTORE_'.length).split('__').map(snakeToCamel);
     let node = out;
     for (const seg of path.slice(0, -1)) {
