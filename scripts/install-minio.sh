@@ -12,7 +12,9 @@
 # `--version` prints `DEVELOPMENT.GOGET`, so the cache key is the directory name, not `--version`.
 set -euo pipefail
 
-MINIO_VERSION="${ASTORE_MINIO_VERSION:-v0.0.0-20260212201848-7aac2a2c5b7c}"
+# Pinned here, not overridable from the environment: astore refuses unknown ASTORE_* variables, and a
+# bump should be a reviewed change (and a new cache directory).
+MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
 tools_dir="${ASTORE_TOOLS_DIR:-$HOME/.cache/astore/tools}"
 dest="$tools_dir/minio-$MINIO_VERSION"
 bin="$dest/minio"

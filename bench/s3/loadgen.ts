@@ -94,7 +94,7 @@ async function runPhase(op: Op, spec: WorkloadSpec, putKeys: string[]): Promise<
     if (putKeys.length === 0) throw new Error(`${name}: the PUT phase stored no object`);
     if (spec.kind === 'throughput') pool.maxOps = putKeys.length;
   }
-  sampler?.resetPhase();
+  const startRss = sampler?.resetPhase();
   try {
     const phase = await runPool(name, op, spec, pool, async (index, signal) => {
       if (op === 'PUT') {
@@ -105,7 +105,10 @@ async function runPhase(op: Op, spec: WorkloadSpec, putKeys: string[]): Promise<
       }
       return client.getObject(agent, putKeys[index % putKeys.length] as string, spec.size, signal);
     });
-    if (sampler) phase.peakRssKiB = sampler.phasePeakKiB();
+    if (sampler) {
+      phase.peakRssKiB = sampler.phasePeakKiB();
+      if (startRss !== undefined) phase.startRssKiB = startRss;
+    }
     putKeys.push(...(op === 'PUT' ? stored : []));
     return phase;
   } finally {

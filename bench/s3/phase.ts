@@ -28,8 +28,9 @@ export interface PhaseResult {
   opsPerSec: number;
   p50Ms: number;
   p99Ms: number;
-  /** Peak RSS of the server process during this phase, when one is sampled. */
+  /** Peak RSS of the server process during this phase, and its RSS when the phase began. */
   peakRssKiB?: number;
+  startRssKiB?: number;
 }
 
 export interface DriverResult {

@@ -48,9 +48,11 @@ export class RssSampler {
     this.worker.unref();
   }
 
-  /** Starts a new per-phase window: the next phasePeak() covers samples taken from now on. */
-  resetPhase(): void {
-    Atomics.store(this.slots, PHASE_PEAK, currentRssKiB(this.pid) ?? 0);
+  /** Starts a new per-phase window (the next phasePeakKiB() covers it); returns the RSS now. */
+  resetPhase(): number {
+    const now = currentRssKiB(this.pid) ?? 0;
+    Atomics.store(this.slots, PHASE_PEAK, now);
+    return now;
   }
 
   /** Peak RSS (KiB) since the last resetPhase(), including one sample taken now. */

@@ -10,6 +10,7 @@
 #      sink/source, driven by the same load generator);
 #   2. astore: `node packages/server/bin/astore.js serve` on a fresh data dir and a free port;
 #   3. MinIO: built once by scripts/install-minio.sh, fresh data dir on the same filesystem;
+#   each server a second time, fresh, for the 2 GiB object alone (peak-RSS acceptance check);
 # then prints one markdown table and writes it to bench/s3/out/<UTC timestamp>.md (git-ignored).
 #
 # Environment:
@@ -21,7 +22,7 @@
 #   ASTORE_TOOLS_DIR  cache of built tools (MinIO), default $HOME/.cache/astore/tools
 #
 # Bounds: every phase stops at a count or a time limit (bench/s3/workloads.ts), every step runs under
-# `timeout`. About 5 minutes on an idle 2-core machine once MinIO is built (the first build takes 5-10
+# `timeout`. About 5-6 minutes on a 2-core machine once MinIO is built (the first build takes 5-10
 # minutes more). Everything listens on 127.0.0.1 only. All servers and the tmp dir are removed at exit,
 # Ctrl-C included.
 set -euo pipefail
@@ -38,6 +39,7 @@ stamp="$(date -u +%Y%m%dT%H%M%SZ)"
 report="$out_dir/$stamp.md"
 status=0
 started_pids=()
+step_pid=""
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 
@@ -57,6 +59,8 @@ stop_pid() {
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
+  # The running step first (the load generator), then the servers.
+  [ -n "$step_pid" ] && stop_pid "$step_pid"
   for pid in "${started_pids[@]}"; do stop_pid "$pid"; done
   rm -rf "$work"
   exit "$rc"
@@ -80,15 +84,37 @@ wait_http() {
   return 1
 }
 
-tsnode() { node --import tsx "$@"; }
+# step CMD...: runs one measurement. A failure marks the run failed but lets the other steps go on; an
+# interrupt stops the run. The command runs in the background and the script `wait`s for it: `wait`
+# returns at once when a trapped signal (Ctrl-C, a CI cancel's SIGTERM) arrives, so the trap stops it
+# and the servers right away; a foreground command would make bash wait for the whole step first.
+step() {
+  local rc=0
+  "$@" &
+  step_pid=$!
+  wait "$step_pid" || rc=$?
+  step_pid=""
+  case "$rc" in
+    0) ;;
+    130 | 143) log "interrupted"; exit 130 ;;
+    *) status=1 ;;
+  esac
+  return 0
+}
+
+# An array, not a function: `timeout` can only run a program. `timeout --foreground` keeps the command
+# in the script's process group; its time limit still works (the command has no children to leave).
+tsnode=(node --import tsx)
 
 loadgen_flags=()
 [ "${BENCH_QUICK:-0}" = 1 ] && loadgen_flags+=(--quick)
 [ "${BENCH_2G:-1}" = 0 ] && loadgen_flags+=(--no-2g)
 
-# Credentials for this run only; the servers live on 127.0.0.1 for a few minutes.
-access_key="benchadmin"
-secret_key="$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+# Credentials for this run only; the servers live on 127.0.0.1 for a few minutes. Passed through the
+# environment (loadgen.ts reads BENCH_ACCESS_KEY / BENCH_SECRET_KEY), not argv, so `ps` does not show them.
+export BENCH_ACCESS_KEY="benchadmin"
+BENCH_SECRET_KEY="$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+export BENCH_SECRET_KEY
 
 # --- MinIO binary first, so its build never overlaps a measurement. -------------------------------
 minio_bin=""
@@ -118,78 +144,71 @@ rm -f "$work/dd.bin"
 echo "- dd reference: 1 GiB of zeros written with conv=fsync at ${dd_write}, read back (page cache) at ${dd_read}" >> "$work/machine.md"
 
 log "raw disk: the workloads as fsync'd files"
-if ! UV_THREADPOOL_SIZE=64 timeout 900 tsnode bench/s3/disk.ts --dir "$work/disk" --out "$work/disk.json" \
-  "${loadgen_flags[@]}"; then
-  log "raw disk measurement failed"
-  status=1
-fi
+step env UV_THREADPOOL_SIZE=64 timeout --foreground 900 "${tsnode[@]}" bench/s3/disk.ts --dir "$work/disk" \
+  --out "$work/disk.json" "${loadgen_flags[@]}"
 rm -rf "$work/disk"
 
-# --- 1b. Loopback HTTP -------------------------------------------------------------------------------
-log "loopback HTTP: node:http sink on 127.0.0.1"
-sink_port="$(free_port)"
-tsnode bench/s3/sink.ts --port "$sink_port" > "$work/sink.log" 2>&1 &
-sink_pid=$!
-started_pids+=("$sink_pid")
-if wait_http "http://127.0.0.1:$sink_port/healthz" 30 "$sink_pid"; then
-  timeout 900 tsnode bench/s3/loadgen.ts --target loopback --endpoint "http://127.0.0.1:$sink_port" \
-    --access-key "$access_key" --secret-key "$secret_key" --server-pid "$sink_pid" \
-    --out "$work/loopback.json" "${loadgen_flags[@]}" || status=1
-else
-  log "the loopback sink did not start:"; tail -20 "$work/sink.log" >&2; status=1
-fi
-stop_pid "$sink_pid"
+# --- Servers ------------------------------------------------------------------------------------------
+# start_<server> PORT DATA_DIR LOG: starts it in the background and sets server_pid.
+start_loopback() {
+  "${tsnode[@]}" bench/s3/sink.ts --port "$1" > "$3" 2>&1 &
+  server_pid=$!
+}
+start_astore() {
+  env ASTORE_DATA_DIR="$2" ASTORE_SERVER__HOST=127.0.0.1 ASTORE_SERVER__PORT="$1" \
+    ASTORE_AUTH__ROOT_ACCESS_KEY="$BENCH_ACCESS_KEY" ASTORE_AUTH__ROOT_SECRET_KEY="$BENCH_SECRET_KEY" \
+    ASTORE_LOG__LEVEL=warn node packages/server/bin/astore.js serve > "$3" 2>&1 &
+  server_pid=$!
+}
+start_minio() {
+  env MINIO_ROOT_USER="$BENCH_ACCESS_KEY" MINIO_ROOT_PASSWORD="$BENCH_SECRET_KEY" MINIO_BROWSER=off \
+    "$minio_bin" server "$2" --address "127.0.0.1:$1" --console-address "127.0.0.1:$(free_port)" > "$3" 2>&1 &
+  server_pid=$!
+}
+declare -A health=([loopback]=/healthz [astore]=/healthz [minio]=/minio/health/live)
 
-# --- 2. astore ---------------------------------------------------------------------------------------
+# measure SERVER RESULT [loadgen flags...]: a fresh SERVER on a fresh data dir and a free port, the load
+# generator against it (results in $work/RESULT.json), then the server stopped and its data removed.
+measure() {
+  local server=$1 result=$2
+  shift 2
+  local port data="$work/$result-data" server_log="$work/$result.log"
+  port="$(free_port)"
+  mkdir -p "$data"
+  log "$result: $server on 127.0.0.1:$port"
+  "start_$server" "$port" "$data" "$server_log"
+  started_pids+=("$server_pid")
+  if wait_http "http://127.0.0.1:$port${health[$server]}" 60 "$server_pid"; then
+    step timeout --foreground 900 "${tsnode[@]}" bench/s3/loadgen.ts --target "$result" \
+      --endpoint "http://127.0.0.1:$port" --server-pid "$server_pid" --out "$work/$result.json" "$@"
+  else
+    log "$server did not answer GET ${health[$server]} with 200 within 60 s; its log:"
+    tail -30 "$server_log" >&2
+    status=1
+  fi
+  stop_pid "$server_pid"
+  # astore's log (level warn) is kept next to the report when it has anything to say.
+  if [ "$server" = astore ] && [ -s "$server_log" ]; then cp "$server_log" "$out_dir/$stamp-$result.log"; fi
+  rm -rf "$data"
+}
+
 mkdir -p "$out_dir"
-if [[ "$targets" == *,astore,* ]]; then
-  port="$(free_port)"
-  mkdir -p "$work/astore-data"
-  log "astore: node packages/server/bin/astore.js serve on 127.0.0.1:$port"
-  env ASTORE_DATA_DIR="$work/astore-data" ASTORE_SERVER__HOST=127.0.0.1 ASTORE_SERVER__PORT="$port" \
-    ASTORE_AUTH__ROOT_ACCESS_KEY="$access_key" ASTORE_AUTH__ROOT_SECRET_KEY="$secret_key" \
-    ASTORE_LOG__LEVEL=warn node packages/server/bin/astore.js serve > "$work/astore.log" 2>&1 &
-  astore_pid=$!
-  started_pids+=("$astore_pid")
-  if wait_http "http://127.0.0.1:$port/healthz" 60 "$astore_pid"; then
-    timeout 900 tsnode bench/s3/loadgen.ts --target astore --endpoint "http://127.0.0.1:$port" \
-      --access-key "$access_key" --secret-key "$secret_key" --server-pid "$astore_pid" \
-      --out "$work/astore.json" "${loadgen_flags[@]}" || status=1
-  else
-    log "astore did not answer GET /healthz with 200 within 60 s; its log:"; tail -30 "$work/astore.log" >&2
-    status=1
-  fi
-  stop_pid "$astore_pid"
-  # Keep astore's log next to the report when something went wrong or it wrote anything at level warn.
-  [ -s "$work/astore.log" ] && cp "$work/astore.log" "$out_dir/$stamp-astore.log"
-  rm -rf "$work/astore-data"
-fi
+# --- 1b. Loopback HTTP -------------------------------------------------------------------------------
+measure loopback loopback "${loadgen_flags[@]}"
 
-# --- 3. MinIO ----------------------------------------------------------------------------------------
-if [[ "$targets" == *,minio,* ]]; then
-  port="$(free_port)"
-  console_port="$(free_port)"
-  mkdir -p "$work/minio-data"
-  log "MinIO: $minio_bin server on 127.0.0.1:$port"
-  env MINIO_ROOT_USER="$access_key" MINIO_ROOT_PASSWORD="$secret_key" MINIO_BROWSER=off \
-    "$minio_bin" server "$work/minio-data" --address "127.0.0.1:$port" \
-    --console-address "127.0.0.1:$console_port" > "$work/minio.log" 2>&1 &
-  minio_pid=$!
-  started_pids+=("$minio_pid")
-  if wait_http "http://127.0.0.1:$port/minio/health/live" 60 "$minio_pid"; then
-    timeout 900 tsnode bench/s3/loadgen.ts --target minio --endpoint "http://127.0.0.1:$port" \
-      --access-key "$access_key" --secret-key "$secret_key" --server-pid "$minio_pid" \
-      --out "$work/minio.json" "${loadgen_flags[@]}" || status=1
-  else
-    log "MinIO did not become live within 60 s; its log:"; tail -30 "$work/minio.log" >&2
-    status=1
+# --- 2, 3. astore and MinIO: the workloads, then the 2 GiB object alone on a fresh process -----------
+# The fresh run is the acceptance check (peak RSS while one huge object goes up and down); in the main
+# run that phase comes after the small-object phases, whose heap growth the process still carries.
+for server in astore minio; do
+  [[ "$targets" == *,"$server",* ]] || continue
+  measure "$server" "$server" "${loadgen_flags[@]}"
+  if [ "${BENCH_2G:-1}" != 0 ]; then
+    measure "$server" "$server-2g" --only 2GiB "${loadgen_flags[@]}"
   fi
-  stop_pid "$minio_pid"
-  rm -rf "$work/minio-data"
-fi
+done
 
 # --- Report ------------------------------------------------------------------------------------------
 echo "- load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" >> "$work/machine.md"
-tsnode bench/s3/report.ts --dir "$work" --out "$report"
+"${tsnode[@]}" bench/s3/report.ts --dir "$work" --out "$report"
 log "report written to ${report#"$repo"/}"
 exit "$status"
