@@ -28,8 +28,8 @@ export interface AwsCallOptions {
 
 export interface AwsCliOptions {
   /**
-   * aws-cli v1 presigns with Signature V2 unless `s3.signature_version = s3v4` is configured; astore
-   * speaks only SigV4. On by default; off gives the CLI's out-of-the-box behaviour.
+   * aws-cli v1 presigns with Signature V2 unless `s3.signature_version = s3v4` is configured (astore
+   * accepts both). On by default; off gives the CLI's out-of-the-box behaviour.
    */
   presignV4?: boolean;
 }

@@ -83,8 +83,11 @@ export interface ServerProcess {
 
 /** Starts `astore serve` as a child process on `dataDir` (kept between restarts) and waits for /healthz. */
 export async function spawnServer(dataDir: string, port: number, env: NodeJS.ProcessEnv = {}): Promise<ServerProcess> {
+  // The server takes every ASTORE_* variable as configuration and refuses unknown keys, so the test
+  // runner's own (ASTORE_TEST_AWS, ASTORE_TOOLS_DIR, ...) are not passed on: only those set here are.
+  const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ASTORE_')));
   const childEnv: NodeJS.ProcessEnv = {
-      ...process.env,
+      ...inherited,
       ASTORE_DATA_DIR: dataDir,
       ASTORE_SERVER__HOST: '127.0.0.1',
       ASTORE_SERVER__PORT: String(port),

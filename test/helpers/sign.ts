@@ -67,3 +67,39 @@ export async function signRequest(
   );
   return signed.headers as Record<string, string>;
 }
+
+/**
+ * A SigV4 presigned URL (query auth, UNSIGNED-PAYLOAD) for `req` on `endpoint`, as
+ * @aws-sdk/s3-request-presigner would make it; `req.headers` become signed headers the caller must send.
+ */
+export async function presignUrl(
+  endpoint: string,
+  req: Omit<RawRequest, 'body'>,
+  options: { expiresIn?: number; date?: Date; accessKeyId?: string; secretKey?: string } = {},
+): Promise<string> {
+  const url = new URL(endpoint);
+  const signer = new SignatureV4({
+    service: 's3',
+    region,
+    sha256: Sha256,
+    uriEscapePath: false,
+    credentials: { accessKeyId: options.accessKeyId ?? defaultKey, secretAccessKey: options.secretKey ?? defaultSecret },
+  });
+  const presigned = await signer.presign(
+    {
+      method: req.method,
+      protocol: url.protocol,
+      hostname: url.hostname,
+      port: Number(url.port),
+      path: req.path,
+      query: req.query ?? {},
+      // As @aws-sdk/s3-request-presigner: the signer hoists it into the query and signs UNSIGNED-PAYLOAD.
+      headers: { host: url.host, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD', ...req.headers },
+    },
+    { expiresIn: options.expiresIn ?? 300, signingDate: options.date },
+  );
+  const query = Object.entries(presigned.query ?? {})
+    .map(([name, value]) => `${encodeURIComponent(name)}=${encodeURIComponent(String(value))}`)
+    .join('&');
+  return `${url.origin}${req.path}?${query}`;
+}

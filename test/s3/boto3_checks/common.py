@@ -52,10 +52,15 @@ def make_client(endpoint, access_key=None, secret_key=None, **config):
         aws_access_key_id=access_key or os.environ["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=secret_key or os.environ["AWS_SECRET_ACCESS_KEY"],
         config=Config(
-            s3={"addressing_style": "path"},
-            retries={"total_max_attempts": 1, "mode": "standard"},
-            max_pool_connections=32,
-            **config,
+            **{
+                "s3": {"addressing_style": "path"},
+                "retries": {"total_max_attempts": 1, "mode": "standard"},
+                "max_pool_connections": 32,
+                # botocore's defaults, stated so that AWS_* variables of the environment cannot change them
+                "request_checksum_calculation": "when_supported",
+                "response_checksum_validation": "when_supported",
+                **config,
+            }
         ),
     )
 
@@ -119,11 +124,6 @@ def empty_bucket(s3, bucket):
 def rfc2047_decode(value):
     """S3 returns non-ASCII metadata RFC 2047 encoded (=?UTF-8?B?...?=); plain ASCII passes through."""
     return str(email.header.make_header(email.header.decode_header(value)))
-
-
-def utf8_on_the_wire(text):
-    """http.client encodes header values as latin-1; this makes it send the UTF-8 bytes of `text`."""
-    return text.encode("utf-8").decode("latin-1")
 
 
 # --- checksums, as S3 encodes them: base64 of the big-endian digest ---------------------------------

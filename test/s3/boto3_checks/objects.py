@@ -12,7 +12,6 @@ from .common import (
     md5_etag,
     payload,
     rfc2047_decode,
-    utf8_on_the_wire,
 )
 
 # --- buckets ----------------------------------------------------------------------------------------
@@ -122,23 +121,16 @@ def _(ctx):
     expect_equal(got["ContentType"], "binary/octet-stream", "default ContentType")
 
 
-@check(OBJECTS, "non-ASCII metadata values round-trip (RFC 2047 on the way out)")
+@check(OBJECTS, "non-ASCII metadata values round-trip as RFC 2047 encoded words")
 def _(ctx):
     s3, bucket = ctx.s3, ctx.bucket(OBJECTS)
-    sent = {
-        # latin-1 as http.client sends it, raw UTF-8 bytes, and a client-side RFC 2047 encoded word
-        "latin": "café",
-        "utf8": utf8_on_the_wire("日本語 ✓"),
-        "encoded": "=?UTF-8?B?0J/RgNC40LLQtdGC?=",
-    }
-    expected = {"latin": "café", "utf8": "日本語 ✓", "encoded": "Привет"}
+    # botocore refuses non-ASCII Metadata values (raw UTF-8 header bytes fail SigV4 on S3 too), so
+    # non-ASCII travels as RFC 2047 encoded words, which S3 documents for metadata.
+    sent = {"b-encoded": "=?UTF-8?B?0J/RgNC40LLQtdGC?=", "q-encoded": "=?UTF-8?Q?caf=C3=A9_=E2=9C=93?=", "ascii": "plain"}
+    expected = {"b-encoded": "Привет", "q-encoded": "café ✓", "ascii": "plain"}
     s3.put_object(Bucket=bucket, Key="meta", Body=b"m", Metadata=sent)
-    head = s3.head_object(Bucket=bucket, Key="meta")
-    raw = head["ResponseMetadata"]["HTTPHeaders"]
-    for name in expected:
-        wire = raw[f"x-amz-meta-{name}"]
-        expect(all(32 <= ord(c) < 127 for c in wire), f"x-amz-meta-{name} is not ASCII on the wire: {wire!r}")
-        expect_equal(rfc2047_decode(head["Metadata"][name]), expected[name], f"x-amz-meta-{name}")
+    for response in (s3.head_object(Bucket=bucket, Key="meta"), s3.get_object(Bucket=bucket, Key="meta")):
+        expect_equal({k: rfc2047_decode(v) for k, v in response["Metadata"].items()}, expected, "decoded metadata")
 
 
 @check(OBJECTS, "response-* query overrides on GET")

@@ -1,6 +1,7 @@
 import { AstoreError } from '../core/errors.ts';
 import type { BucketCall, S3Call } from './context.ts';
-import { parseXml, readSmallBody, toXml } from './xml.ts';
+import { readDocument } from './payload.ts';
+import { parseXml, toXml } from './xml.ts';
 
 export async function listBuckets({ reply, services }: S3Call) {
   const buckets = await services.buckets.list();
@@ -12,8 +13,8 @@ export async function listBuckets({ reply, services }: S3Call) {
   );
 }
 
-export async function createBucket({ req, reply, bucket, services }: BucketCall) {
-  const text = await readSmallBody(req.raw, 64 * 1024);
+export async function createBucket({ req, reply, bucket, services, auth }: BucketCall) {
+  const text = await readDocument(req.raw, auth, 64 * 1024);
   let region = services.region;
   if (text.trim() !== '') {
     const doc = parseXml(text, 'CreateBucketConfiguration');

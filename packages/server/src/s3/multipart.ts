@@ -4,8 +4,8 @@ import { parseRangeHeader } from '../core/ranges.ts';
 import { intParam, type ObjectCall } from './context.ts';
 import { objectHeadersFrom, parseCopySource, preconditionsFrom } from './headers.ts';
 import { drain } from './objects.ts';
-import { openPayload } from './payload.ts';
-import { parseXml, readSmallBody, toXml } from './xml.ts';
+import { openPayload, readDocument } from './payload.ts';
+import { parseXml, toXml } from './xml.ts';
 
 function partNumberOf(call: ObjectCall): number {
   const raw = call.target.query.get('partNumber') ?? '';
@@ -79,7 +79,7 @@ export async function uploadPartCopy(call: ObjectCall) {
 
 export async function completeMultipartUpload(call: ObjectCall) {
   const { req, reply, bucket, key, services } = call;
-  const doc = parseXml(await readSmallBody(req.raw, 4 * 1024 * 1024), 'CompleteMultipartUpload');
+  const doc = parseXml(await readDocument(req.raw, call.auth, 4 * 1024 * 1024), 'CompleteMultipartUpload');
   const parts = ((doc.Part ?? []) as Array<Record<string, unknown>>).map((p) => {
     const partNumber = Number(p.PartNumber);
     if (!Number.isInteger(partNumber) || typeof p.ETag !== 'string') throw new AstoreError('MalformedXML');

@@ -4,8 +4,8 @@ import { parseRangeHeader } from '../core/ranges.ts';
 import type { ObjectRecord } from '../storage/meta/types.ts';
 import type { BucketCall, ObjectCall } from './context.ts';
 import { objectHeadersFrom, parseCopySource, preconditionsFrom, writeObjectHeaders } from './headers.ts';
-import { openPayload } from './payload.ts';
-import { parseXml, readSmallBody, toXml } from './xml.ts';
+import { openPayload, readDocument } from './payload.ts';
+import { parseXml, toXml } from './xml.ts';
 
 function writeChecksumHeader(call: ObjectCall, object: ObjectRecord, force = false): void {
   if (!object.checksum) return;
@@ -99,7 +99,7 @@ const maxDeleteObjects = 1000;
 
 export async function deleteObjects(call: BucketCall) {
   const { req, reply, bucket, services } = call;
-  const doc = parseXml(await readSmallBody(req.raw, 2 * 1024 * 1024), 'Delete');
+  const doc = parseXml(await readDocument(req.raw, call.auth, 2 * 1024 * 1024, { bodyChecksum: true }), 'Delete');
   const entries = (doc.Object ?? []) as Array<{ Key?: unknown; VersionId?: unknown }>;
   if (entries.length === 0 || entries.length > maxDeleteObjects) throw new AstoreError('MalformedXML', `Delete must name between 1 and ${maxDeleteObjects} objects`);
   const quiet = String(doc.Quiet ?? 'false').trim().toLowerCase() === 'true';

@@ -1,6 +1,7 @@
+import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
-import { checksumAlgorithms, checksumLength, type ChecksumAlgorithm, type ContentDigests } from '../core/checksums.ts';
+import { checksumAlgorithms, checksumLength, createChecksummer, type ChecksumAlgorithm, type ContentDigests } from '../core/checksums.ts';
 import { AstoreError } from '../core/errors.ts';
 import { createChunkedDecoder } from './auth/chunked.ts';
 import type { AuthResult } from './auth/sigv4.ts';
@@ -111,4 +112,45 @@ export function openPayload(req: IncomingMessage, auth: AuthResult): Payload {
       }
     },
   };
+}
+
+/**
+ * Reads a small request body (an XML document: DeleteObjects, CompleteMultipartUpload, CreateBucket)
+ * and verifies it before anything acts on it: against the signed x-amz-content-sha256, Content-MD5 and,
+ * when `bodyChecksum` is set, the x-amz-checksum-* header. Otherwise a DeleteObjects body could be
+ * swapped under its signature. CompleteMultipartUpload must not set `bodyChecksum`: there the header
+ * is the whole object's checksum, not the document's. Bodies over `maxBytes` are MalformedXML.
+ */
+export async function readDocument(req: IncomingMessage, auth: AuthResult, maxBytes: number, options: { bodyChecksum?: boolean } = {}): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > maxBytes) throw new AstoreError('MalformedXML', `The XML you provided is larger than ${maxBytes} bytes`);
+    chunks.push(chunk);
+  }
+  const body = Buffer.concat(chunks);
+  const mode = auth.kind === 'signed' ? auth.payload : undefined;
+  if (mode?.kind === 'signed') {
+    const sha256 = createHash('sha256').update(body).digest('hex');
+    if (sha256 !== mode.sha256) throw new AstoreError('XAmzContentSHA256Mismatch', undefined, { ClientComputedContentSHA256: mode.sha256, S3ComputedContentSHA256: sha256 });
+  }
+  const contentMd5 = req.headers['content-md5'];
+  if (contentMd5 !== undefined) {
+    if (!validBase64Digest(String(contentMd5), 16)) throw new AstoreError('InvalidDigest');
+    if (Buffer.from(String(contentMd5), 'base64').toString('hex') !== createHash('md5').update(body).digest('hex')) {
+      throw new AstoreError('BadDigest', 'The Content-MD5 you specified did not match what we received.');
+    }
+  }
+  for (const algorithm of options.bodyChecksum ? checksumAlgorithms : []) {
+    const expected = req.headers[headerOf(algorithm)];
+    if (typeof expected !== 'string') continue;
+    if (!validBase64Digest(expected, checksumLength[algorithm])) throw new AstoreError('InvalidDigest', `Value for ${headerOf(algorithm)} header is invalid.`);
+    const checksummer = createChecksummer(algorithm);
+    checksummer.update(body);
+    if (checksummer.digest().toString('base64') !== expected) {
+      throw new AstoreError('BadDigest', `The ${algorithm} you specified did not match the calculated checksum.`);
+    }
+  }
+  return body.toString('utf8');
 }

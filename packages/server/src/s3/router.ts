@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AstoreError } from '../core/errors.ts';
 import { validateBucketName } from '../core/names.ts';
-import { verifySigV4, type AuthResult, type CredentialLookup } from './auth/sigv4.ts';
+import { verifyRequestSignature, type AuthResult, type CredentialLookup } from './auth/index.ts';
 import * as buckets from './buckets.ts';
 import type { BucketCall, ObjectCall, S3Call, S3Services } from './context.ts';
 import { sendS3Error } from './errors.ts';
@@ -102,9 +102,9 @@ export async function s3Routes(app: FastifyInstance, options: S3Options): Promis
       if (headerBytes(req) > options.maxHeaderBytes) throw new AstoreError('RequestHeaderSectionTooLarge', undefined, { MaxSizeAllowed: options.maxHeaderBytes });
       const target = parseTarget(req.url, req.headers.host, options.domain);
       resource = target.resource;
-      const auth: AuthResult = await verifySigV4(
+      const auth: AuthResult = await verifyRequestSignature(
         { method: req.method, url: req.url, rawHeaders: req.raw.rawHeaders },
-        { lookup: options.lookup, region: options.region, now: new Date(), maxSkewSeconds: options.maxClockSkewSeconds },
+        { lookup: options.lookup, region: options.region, now: new Date(), maxSkewSeconds: options.maxClockSkewSeconds, domain: options.domain },
       );
       if (auth.kind === 'anonymous' && !allowAnonymous(options, req.method, target.bucket, target.query)) {
         throw new AstoreError('AccessDenied');

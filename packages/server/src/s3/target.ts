@@ -17,6 +17,12 @@ function decode(segment: string): string {
   }
 }
 
+/** The bucket a virtual-host style Host names (<bucket>.<domain>[:port]); undefined for path-style. */
+export function virtualHostBucket(host: string | undefined, domain: string | undefined): string | undefined {
+  const hostname = (host ?? '').replace(/:\d+$/, '').toLowerCase();
+  return domain && hostname.endsWith(`.${domain}`) ? hostname.slice(0, -(domain.length + 1)) : undefined;
+}
+
 /**
  * Path-style: /bucket/key. Virtual-host style when `domain` is configured and Host is
  * <bucket>.<domain>: the whole path is the key. The key keeps every character the client encoded,
@@ -26,9 +32,8 @@ export function parseTarget(rawUrl: string, host: string | undefined, domain: st
   const q = rawUrl.indexOf('?');
   const rawPath = q < 0 ? rawUrl : rawUrl.slice(0, q);
   const query = new URLSearchParams(q < 0 ? '' : rawUrl.slice(q + 1));
-  const hostname = (host ?? '').replace(/:\d+$/, '').toLowerCase();
-  if (domain && hostname.endsWith(`.${domain}`)) {
-    const bucket = hostname.slice(0, -(domain.length + 1));
+  const bucket = virtualHostBucket(host, domain);
+  if (bucket !== undefined) {
     const key = rawPath.length > 1 ? decode(rawPath.slice(1)) : undefined;
     return { bucket, key, resource: rawPath, query };
   }

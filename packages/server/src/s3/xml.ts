@@ -39,20 +39,11 @@ export function parseXml(text: string, root: string): Record<string, unknown> {
     throw new AstoreError('MalformedXML');
   }
   const top = doc[root];
+  // XMLValidator accepts several top-level elements ("<Delete>...</Delete><Delete>...</Delete>"); XML does not.
+  const elements = Object.keys(doc).filter((name) => !name.startsWith('?'));
+  if (elements.length !== 1 || Array.isArray(top)) throw new AstoreError('MalformedXML', 'The XML you provided was not well-formed: it must have exactly one root element');
   if (top === undefined) throw new AstoreError('MalformedXML', `The XML you provided was not well-formed or did not validate against our published schema: expected <${root}>`);
   return (typeof top === 'object' && top !== null ? top : {}) as Record<string, unknown>;
 }
 
 
-/** Reads a small request body (XML documents) with a hard cap; bigger bodies are refused. */
-export async function readSmallBody(stream: AsyncIterable<Buffer | string>, maxBytes: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of stream) {
-    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-    size += buf.length;
-    if (size > maxBytes) throw new AstoreError('MalformedXML', `The XML you provided is larger than ${maxBytes} bytes`);
-    chunks.push(buf);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}

@@ -7,7 +7,8 @@
  * header and no X-Amz-Algorithm / X-Amz-Credential / X-Amz-Signature parameter; otherwise it
  * resolves to a verified `signed` result or rejects with an AstoreError. The body is not read:
  * the caller enforces the PayloadMode (hash check for `signed`, the aws-chunked decoder for the
- * streaming modes, with `chunkSigning`).
+ * streaming modes, with `chunkSigning`). Signature V2 is refused here (InvalidRequest): the router
+ * enters through `verifyRequestSignature` (index.ts), which sends V2 requests to sigv2.ts instead.
  */
 import { AstoreError } from '../../core/errors.ts';
 import { canonicalRequest, headerValues, parseQuery, splitUrl, type HeaderValues, type QueryParam } from './canonical.ts';
@@ -50,9 +51,23 @@ export interface Credential {
 /** Resolves an access key id to its credential; null when the key is unknown (or disabled). */
 export type CredentialLookup = (accessKeyId: string) => Promise<Credential | null>;
 
-export type AuthResult =
-  | { kind: 'anonymous' }
-  | { kind: 'signed'; credential: Credential; payload: PayloadMode; chunkSigning: ChunkSigningContext };
+/** A SigV4 request: any payload mode, and what the aws-chunked decoder needs to verify chunk signatures. */
+export interface SigV4Auth {
+  kind: 'signed';
+  credential: Credential;
+  payload: PayloadMode;
+  chunkSigning: ChunkSigningContext;
+}
+
+/** A Signature V2 request (sigv2.ts): V2 signs no body and has no aws-chunked modes, so no chunk signing. */
+export interface SigV2Auth {
+  kind: 'signed';
+  credential: Credential;
+  payload: { kind: 'unsigned' };
+  chunkSigning?: undefined;
+}
+
+export type AuthResult = { kind: 'anonymous' } | SigV4Auth | SigV2Auth;
 
 export interface VerifyOptions {
   lookup: CredentialLookup;
@@ -62,9 +77,11 @@ export interface VerifyOptions {
   /** Header auth: largest accepted |request time - now|; query auth: how far in the future X-Amz-Date may be. */
   maxSkewSeconds: number;
   service?: 's3';
+  /** `s3.domain`: a Host of <bucket>.<domain> is virtual-host style. Only Signature V2 needs it (its resource names the bucket). */
+  domain?: string;
 }
 
-export async function verifySigV4(req: SignedRequest, options: VerifyOptions): Promise<AuthResult> {
+export async function verifySigV4(req: SignedRequest, options: VerifyOptions): Promise<{ kind: 'anonymous' } | SigV4Auth> {
   const headers = headerValues(req.rawHeaders);
   const { rawPath, rawQuery } = splitUrl(req.url);
   const params = parseQuery(rawQuery);
@@ -75,13 +92,7 @@ export async function verifySigV4(req: SignedRequest, options: VerifyOptions): P
     if (params.some((p) => p.name === 'AWSAccessKeyId') && params.some((p) => p.name === 'Signature')) throw unsupportedV2();
     return { kind: 'anonymous' };
   }
-  if (authorization !== undefined && presigned) {
-    throw new AstoreError(
-      'InvalidArgument',
-      'Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string parameter or the Authorization header should be specified',
-      { ArgumentName: 'Authorization' },
-    );
-  }
+  if (authorization !== undefined && presigned) throw onlyOneAuthMechanism();
 
   const service = options.service ?? 's3';
   let claim: SignatureClaim;
@@ -118,7 +129,7 @@ function verifyClaim(
   claim: SignatureClaim,
   credential: Credential,
   presigned: boolean,
-): AuthResult {
+): SigV4Auth {
   const request = canonicalRequest({
     method,
     rawPath,
@@ -145,6 +156,14 @@ function verifyClaim(
     payload: claim.payload,
     chunkSigning: { signingKey: key, seedSignature: expected, amzDate: claim.amzDate, scope },
   };
+}
+
+export function onlyOneAuthMechanism(): AstoreError {
+  return new AstoreError(
+    'InvalidArgument',
+    'Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string parameter or the Authorization header should be specified',
+    { ArgumentName: 'Authorization' },
+  );
 }
 
 function unsupportedV2(): AstoreError {

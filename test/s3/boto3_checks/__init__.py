@@ -1,0 +1,1 @@
+"""boto3 end-to-end checks, grouped by behaviour; run through ../boto3_suite.py."""
