@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { startServer, type TestServer } from '../helpers/server.ts';
 import { signRequest, type RawRequest } from '../helpers/sign.ts';
 import { errorTable } from '../../packages/server/src/core/errors.ts';
+import { blobKey } from '../../packages/server/src/core/content.ts';
 
 let server: TestServer;
 let host: string;
@@ -150,6 +151,17 @@ describe('bad input gets the S3 error, never a 500, and stores nothing', () => {
     assert.equal(res.code, 'InvalidRange');
     assert.equal(res.headers.get('content-range'), 'bytes */10');
   });
+});
+
+test('a blob missing under an object (outside damage) is a clean InternalError, no path leaked', async () => {
+  await send({ method: 'PUT', path: '/b/damaged', body: 'will lose its bytes' });
+  const object = await server.app.objects.head('b', 'damaged');
+  await server.app.blobs.delete(blobKey(object.digest!));
+  const res = await send({ method: 'GET', path: '/b/damaged' });
+  assert.equal(res.status, 500);
+  assert.equal(res.code, 'InternalError');
+  assert.ok(!res.text.includes('sha256'), 'no internal path or digest on the wire');
+  assert.equal(res.headers.get('etag'), null);
 });
 
 test('every error in the table has a status and the S3 code named by its key', () => {

@@ -244,6 +244,41 @@ describe('sdk-js: multipart', () => {
     });
   }
 
+  for (const algorithm of ['CRC32', 'CRC64NVME'] as const) {
+    test(`multipart with ChecksumType FULL_OBJECT ${algorithm}: the combined CRC of the whole object, checked on Complete`, async () => {
+      const key = `mp/full-object/${algorithm}`;
+      const parts = [randomBytes(5 * MiB + 17), randomBytes(3333)];
+      const whole = checksumOf(algorithm, Buffer.concat(parts));
+      const created = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ChecksumAlgorithm: algorithm, ChecksumType: 'FULL_OBJECT' }));
+      const completed: CompletedPart[] = [];
+      for (const [i, part] of parts.entries()) {
+        const uploaded = await s3.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: created.UploadId, PartNumber: i + 1, Body: part, ChecksumAlgorithm: algorithm }));
+        completed.push({ PartNumber: i + 1, ETag: uploaded.ETag, [checksumField(algorithm)]: uploaded[checksumField(algorithm)] });
+      }
+      const wrong = checksumOf(algorithm, Buffer.from('not the object'));
+      await expectS3Error(
+        s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: created.UploadId, MultipartUpload: { Parts: completed }, [checksumField(algorithm)]: wrong, ChecksumType: 'FULL_OBJECT' })),
+        'BadDigest',
+        400,
+      );
+      const done = await s3.send(
+        new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: created.UploadId, MultipartUpload: { Parts: completed }, [checksumField(algorithm)]: whole, ChecksumType: 'FULL_OBJECT' }),
+      );
+      assert.deepEqual([done[checksumField(algorithm)], done.ChecksumType], [whole, 'FULL_OBJECT']);
+      const { got, body } = await getWithChecksum(key);
+      assert.deepEqual([got[checksumField(algorithm)], got.ChecksumType], [whole, 'FULL_OBJECT']);
+      assert.ok(body.equals(Buffer.concat(parts)), 'bytes');
+    });
+  }
+
+  test('FULL_OBJECT with a SHA algorithm is refused at CreateMultipartUpload', async () => {
+    await expectS3Error(
+      s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: 'mp/full-sha', ChecksumAlgorithm: 'SHA256', ChecksumType: 'FULL_OBJECT' })),
+      'InvalidRequest',
+      400,
+    );
+  });
+
   test('a part whose declared checksum does not match its bytes is BadDigest', async () => {
     const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: 'mp/bad', ChecksumAlgorithm: 'SHA256' }));
     await expectS3Error(

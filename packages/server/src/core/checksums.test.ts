@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
-import { ContentHasher, multipartEtag, compositeChecksum } from './checksums.ts';
+import { ContentHasher, combineCrc, multipartEtag, compositeChecksum } from './checksums.ts';
 
 async function hashOf(data: Buffer[], algorithms: ConstructorParameters<typeof ContentHasher>[0]) {
   const hasher = new ContentHasher(algorithms);
@@ -39,4 +39,14 @@ test('multipart ETag is md5 of the binary part md5s, then -N', () => {
 test('composite checksum has the -N suffix', () => {
   const v = compositeChecksum('CRC32', ['AAAAAA==', 'AAAAAQ==']);
   assert.match(v, /^[A-Za-z0-9+/=]+-2$/);
+});
+
+test('combining part CRCs gives the CRC of the whole, for every combinable algorithm', async () => {
+  const pieces = [Buffer.from('hello, '), Buffer.alloc(70_000, 7), Buffer.from(''), Buffer.from('world')];
+  for (const algorithm of ['CRC32', 'CRC32C', 'CRC64NVME'] as const) {
+    const whole = await hashOf([Buffer.concat(pieces)], [algorithm]);
+    const parts = [];
+    for (const piece of pieces) parts.push({ checksum: (await hashOf([piece], [algorithm])).checksums[algorithm]!, size: piece.length });
+    assert.equal(combineCrc(algorithm, parts), whole.checksums[algorithm], algorithm);
+  }
 });

@@ -149,3 +149,54 @@ export function multipartEtag(partMd5Hexes: string[]): string {
 
 /** Expected length in bytes of the raw digest of each algorithm, to validate client-sent values. */
 export const checksumLength: Record<ChecksumAlgorithm, number> = { CRC32: 4, CRC32C: 4, CRC64NVME: 8, SHA1: 20, SHA256: 32 };
+
+/** Reflected polynomials and widths of the CRCs S3 can combine (all with init = xorout = all ones). */
+const crcParameters: Partial<Record<ChecksumAlgorithm, { width: bigint; poly: bigint }>> = {
+  CRC32: { width: 32n, poly: 0xedb88320n },
+  CRC32C: { width: 32n, poly: 0x82f63b78n },
+  CRC64NVME: { width: 64n, poly: 0x9a6c9329ac4bc9b5n },
+};
+
+export function isCombinableCrc(algorithm: ChecksumAlgorithm): boolean {
+  return crcParameters[algorithm] !== undefined;
+}
+
+/**
+ * The CRC of a concatenation from the CRCs and lengths of its pieces, without the bytes (zlib's
+ * crc32_combine generalised to any reflected CRC): crc(A‖B) = crc(A)·x^(8·|B|) mod P ⊕ crc(B).
+ * This is how an S3 FULL_OBJECT checksum of a multipart object is computed from its parts.
+ */
+export function combineCrc(algorithm: ChecksumAlgorithm, parts: { checksum: string; size: number }[]): string {
+  const params = crcParameters[algorithm];
+  if (!params) throw new Error(`${algorithm} cannot be combined`);
+  const { width, poly } = params;
+  const top = 1n << (width - 1n);
+  const multiplyModP = (a: bigint, b: bigint): bigint => {
+    let product = 0n;
+    for (let m = top; m > 0n; m >>= 1n) {
+      if (a & m) {
+        product ^= b;
+        if ((a & (m - 1n)) === 0n) break;
+      }
+      b = b & 1n ? (b >> 1n) ^ poly : b >> 1n;
+    }
+    return product;
+  };
+  // powers[k] = x^(2^k) mod P, in the reflected representation (x^0 is the top bit).
+  const powers: bigint[] = [top >> 1n];
+  for (let k = 1; k < 64; k++) powers.push(multiplyModP(powers[k - 1]!, powers[k - 1]!));
+  const xToThe8n = (bytes: number): bigint => {
+    let p = top;
+    let n = BigInt(bytes);
+    for (let k = 3; n > 0n; n >>= 1n, k++) if (n & 1n) p = multiplyModP(powers[k]!, p);
+    return p;
+  };
+  const bytes = Number(width / 8n);
+  const read = (b64: string) => BigInt(`0x${Buffer.from(b64, 'base64').toString('hex') || '0'}`);
+  let crc = 0n;
+  parts.forEach((part, i) => {
+    const value = read(part.checksum);
+    crc = i === 0 ? value : multiplyModP(xToThe8n(part.size), crc) ^ value;
+  });
+  return Buffer.from(crc.toString(16).padStart(bytes * 2, '0'), 'hex').toString('base64');
+}

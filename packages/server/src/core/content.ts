@@ -62,25 +62,27 @@ export class ContentStore {
 
   /**
    * The bytes of an object made of segments, optionally a range of it (inclusive, within the object),
-   * streamed segment by segment: only one blob is open at a time.
+   * streamed segment by segment: only one blob is open at a time. The first blob is opened before this
+   * resolves, so a missing blob is an error the caller can still answer, not a broken response.
    */
-  read(segments: readonly Segment[], range?: ByteRange, signal?: AbortSignal): Readable {
+  async read(segments: readonly Segment[], range?: ByteRange, signal?: AbortSignal): Promise<Readable> {
     const total = segments.reduce((n, s) => n + s.size, 0);
     const start = range?.start ?? 0;
     const end = range?.end ?? total - 1;
-    const blobs = this.blobs;
+    const pieces: { digest: string; range: ByteRange }[] = [];
+    let offset = 0;
+    for (const segment of segments) {
+      const segStart = offset;
+      const segEnd = offset + segment.size - 1;
+      offset += segment.size;
+      if (segment.size === 0 || segEnd < start || segStart > end) continue;
+      pieces.push({ digest: segment.digest, range: { start: Math.max(start, segStart) - segStart, end: Math.min(end, segEnd) - segStart } });
+    }
+    const open = (i: number) => this.blobs.get(blobKey(pieces[i]!.digest), pieces[i]!.range, signal);
+    const first = pieces.length > 0 ? await open(0) : undefined;
     async function* concatenate(): AsyncGenerator<Buffer> {
-      let offset = 0;
-      for (const segment of segments) {
-        const segStart = offset;
-        const segEnd = offset + segment.size - 1;
-        offset += segment.size;
-        if (segment.size === 0 || segEnd < start || segStart > end) continue;
-        const stream = await blobs.get(
-          blobKey(segment.digest),
-          { start: Math.max(start, segStart) - segStart, end: Math.min(end, segEnd) - segStart },
-          signal,
-        );
+      for (let i = 0; i < pieces.length; i++) {
+        const stream = i === 0 ? first! : await open(i);
         for await (const chunk of stream) yield chunk as Buffer;
       }
     }

@@ -27,7 +27,7 @@ async function setup(graceMs: number) {
   const read = async (key: string) => {
     const r = await objects.get('b', key);
     const chunks: Buffer[] = [];
-    for await (const c of r.body()) chunks.push(c as Buffer);
+    for await (const c of await r.body()) chunks.push(c as Buffer);
     return Buffer.concat(chunks).toString();
   };
   const cleanup = async () => {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import type { MetaStore, ObjectHeaders, ObjectRecord, PartRecord, Segment, UploadListQuery, UploadRecord } from '../storage/meta/types.ts';
-import { compositeChecksum, multipartEtag, type ChecksumAlgorithm, type ContentDigests } from './checksums.ts';
+import type { MetaStore, ObjectChecksum, ObjectHeaders, ObjectRecord, PartRecord, Segment, UploadListQuery, UploadRecord } from '../storage/meta/types.ts';
+import { combineCrc, compositeChecksum, isCombinableCrc, multipartEtag, type ChecksumAlgorithm, type ContentDigests } from './checksums.ts';
 import type { ContentStore } from './content.ts';
 import { AstoreError } from './errors.ts';
 import { validateObjectKey } from './names.ts';
@@ -56,6 +56,9 @@ export class MultipartService {
     checksumType?: 'FULL_OBJECT' | 'COMPOSITE';
   }): Promise<UploadRecord> {
     validateObjectKey(input.key);
+    if (input.checksumType === 'FULL_OBJECT' && input.checksumAlgorithm && !isCombinableCrc(input.checksumAlgorithm)) {
+      throw new AstoreError('InvalidRequest', `The FULL_OBJECT checksum type is not supported for ${input.checksumAlgorithm}; use a CRC algorithm or COMPOSITE`);
+    }
     await this.requireBucket(input.bucket);
     const upload: UploadRecord = {
       uploadId: randomBytes(24).toString('base64url'),
@@ -111,7 +114,7 @@ export class MultipartService {
       conditions: input.source.conditions,
       signal: input.signal,
     });
-    const digests = await this.content.ingest(read.body(), {
+    const digests = await this.content.ingest(await read.body(), {
       algorithms: upload.checksumAlgorithm ? [upload.checksumAlgorithm] : [],
       maxBytes: this.limits.maxPartBytes,
       signal: input.signal,
@@ -133,7 +136,11 @@ export class MultipartService {
     return part;
   }
 
-  async complete(bucket: string, key: string, uploadId: string, requested: CompletedPart[]): Promise<ObjectRecord> {
+  /**
+   * `expectedChecksum` is the whole object's checksum the client sent with the request, if any: the
+   * FULL_OBJECT CRC, or the COMPOSITE value with its -N suffix. A mismatch is BadDigest.
+   */
+  async complete(bucket: string, key: string, uploadId: string, requested: CompletedPart[], expectedChecksum?: string): Promise<ObjectRecord> {
     const upload = await this.get(bucket, key, uploadId);
     if (requested.length === 0) throw new AstoreError('MalformedXML', 'You must specify at least one part');
     for (let i = 1; i < requested.length; i++) {
@@ -159,8 +166,10 @@ export class MultipartService {
       }
       return { digest: part.digest, size: part.size, partNumber: part.partNumber, etag: part.etag, checksum: part.checksum };
     });
-    const algorithm = upload.checksumAlgorithm;
-    const partChecksums = segments.map((s) => s.checksum);
+    const checksum = objectChecksum(upload, segments);
+    if (expectedChecksum !== undefined && checksum && expectedChecksum !== checksum.value) {
+      throw new AstoreError('BadDigest', `The ${checksum.algorithm} you specified for the whole object did not match the calculated checksum.`);
+    }
     const object: ObjectRecord = {
       bucket,
       key,
@@ -169,10 +178,7 @@ export class MultipartService {
       lastModified: new Date(),
       headers: upload.headers,
       userMetadata: upload.userMetadata,
-      checksum:
-        algorithm && partChecksums.every((c) => c !== undefined) && upload.checksumType === 'COMPOSITE'
-          ? { algorithm, value: compositeChecksum(algorithm, partChecksums as string[]), type: 'COMPOSITE' }
-          : undefined,
+      checksum,
       digest: segments.length === 1 ? segments[0]!.digest : undefined,
       segments,
     };
@@ -200,6 +206,16 @@ export class MultipartService {
   private async requireBucket(bucket: string): Promise<void> {
     if (!(await this.meta.buckets.get(bucket))) throw new AstoreError('NoSuchBucket', undefined, { BucketName: bucket });
   }
+}
+
+/** The object's S3 checksum from its parts' checksums: COMPOSITE (checksum of checksums, -N) or FULL_OBJECT (combined CRC). */
+function objectChecksum(upload: UploadRecord, segments: Segment[]): ObjectChecksum | undefined {
+  const algorithm = upload.checksumAlgorithm;
+  if (!algorithm || segments.some((s) => s.checksum === undefined)) return undefined;
+  if (upload.checksumType === 'FULL_OBJECT') {
+    return { algorithm, type: 'FULL_OBJECT', value: combineCrc(algorithm, segments.map((s) => ({ checksum: s.checksum!, size: s.size }))) };
+  }
+  return { algorithm, type: 'COMPOSITE', value: compositeChecksum(algorithm, segments.map((s) => s.checksum!)) };
 }
 
 function validatePartNumber(n: number): void {

@@ -37,7 +37,7 @@ export interface ObjectRead {
   range?: ByteRange;
   /** Number of parts of a multipart object (S3 x-amz-mp-parts-count when partNumber is given). */
   partsCount?: number;
-  body: () => Readable;
+  body: () => Promise<Readable>;
 }
 
 export interface CopyObjectInput {

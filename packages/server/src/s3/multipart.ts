@@ -86,7 +86,8 @@ export async function completeMultipartUpload(call: ObjectCall) {
     const checksumField = Object.keys(p).find((k) => k.startsWith('Checksum') && k !== 'ChecksumType');
     return { partNumber, etag: p.ETag, checksum: checksumField ? String(p[checksumField]) : undefined };
   });
-  const object = await services.multipart.complete(bucket, key, uploadIdOf(call), parts);
+  const expected = checksumAlgorithms.map((a) => req.headers[`x-amz-checksum-${a.toLowerCase()}`]).find((v) => typeof v === 'string');
+  const object = await services.multipart.complete(bucket, key, uploadIdOf(call), parts, expected as string | undefined);
   return reply.type('application/xml').send(
     toXml('CompleteMultipartUploadResult', {
       Location: `/${bucket}/${encodeURI(key)}`,

@@ -51,16 +51,17 @@ async function readObject(call: ObjectCall, withBody: boolean) {
     signal: call.signal,
   });
   const { object, range } = read;
+  const length = range && object.size > 0 ? range.end - range.start + 1 : object.size;
+  // Open the bytes before any header is set: a failure is still a clean S3 error.
+  const body = withBody && length > 0 ? await read.body() : undefined;
   writeObjectHeaders(reply, object, target.query);
   if (read.partsCount !== undefined) reply.header('x-amz-mp-parts-count', read.partsCount);
   if (!range) writeChecksumHeader(call, object);
-  const length = range && object.size > 0 ? range.end - range.start + 1 : object.size;
   if (range && object.size > 0) {
     reply.code(206).header('content-range', `bytes ${range.start}-${range.end}/${object.size}`);
   }
   reply.header('content-length', length);
-  if (!withBody || length === 0) return reply.send();
-  return reply.send(read.body());
+  return reply.send(body);
 }
 
 export const getObject = (call: ObjectCall) => readObject(call, true);

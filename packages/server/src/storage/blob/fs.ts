@@ -3,6 +3,7 @@ import { lstat, mkdir, open, opendir, rename, rm, stat, unlink } from 'node:fs/p
 import { dirname, join, resolve, sep } from 'node:path';
 import { addAbortSignal, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { createWriteStream } from 'node:fs';
 import { debuglog } from 'node:util';
 import {
   BlobNotFoundError,
@@ -41,6 +42,9 @@ export interface FsBlobStoreOptions {
  * segments longer than the filesystem's NAME_MAX cannot be stored; on a case-insensitive filesystem
  * keys differing only in case collide; one process per root (open clears `.tmp`).
  */
+/** Bytes a put may buffer ahead of the disk: enough to batch writes, small enough to keep memory flat. */
+const writeHighWaterMark = 512 * 1024;
+
 export class FsBlobStore implements BlobStore {
   readonly name = 'fs';
   private readonly tmpDir: string;
@@ -93,29 +97,14 @@ export class FsBlobStore implements BlobStore {
     const target = this.pathOf(key);
     signal?.throwIfAborted();
     const tmp = join(this.tmpDir, randomUUID());
-    const handle = await open(tmp, 'wx', 0o600);
     let size = 0;
     try {
-      try {
-        await pipeline(
-          body,
-          async (source: AsyncIterable<Buffer | string>) => {
-            for await (const chunk of source) {
-              const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-              // write(2) may be partial (e.g. just before ENOSPC): loop until the chunk is written.
-              for (let offset = 0; offset < buffer.length; ) {
-                const { bytesWritten } = await handle.write(buffer, offset, buffer.length - offset);
-                offset += bytesWritten;
-              }
-              size += buffer.length;
-            }
-          },
-          { signal },
-        );
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
+      // A write stream batches whatever arrived while the previous write(2) ran into one writev(2), so
+      // the socket keeps flowing during disk writes; it retries partial writes, and `flush` fsyncs the
+      // file before it closes (the pipeline resolves after that close).
+      const sink = createWriteStream(tmp, { flags: 'wx', mode: 0o600, flush: true, highWaterMark: writeHighWaterMark });
+      await pipeline(body, sink, { signal });
+      size = sink.bytesWritten;
       signal?.throwIfAborted();
       await this.mkdirp(dirname(target));
       await rename(tmp, target);
