@@ -8,7 +8,8 @@
 #   1. raw limits: dd (1 GiB, conv=fsync) and bench/s3/disk.ts (the same workloads as files, fsync'd, on
 #      the filesystem of the servers' data dirs), then loopback HTTP (bench/s3/sink.ts, a node:http
 #      sink/source, driven by the same load generator);
-#   2. astore: `node packages/server/bin/astore.js serve` on a fresh data dir and a free port;
+#   2. astore: built (`npm run build`), then `node packages/server/bin/astore.js serve` (the compiled
+#      server) on a fresh data dir and a free port;
 #   3. MinIO: built once by scripts/install-minio.sh, fresh data dir on the same filesystem;
 #   each server a second time, fresh, for the 2 GiB object alone (peak-RSS acceptance check);
 # then prints one markdown table and writes it to bench/s3/out/<UTC timestamp>.md (git-ignored).
@@ -121,6 +122,12 @@ minio_bin=""
 if [[ "$targets" == *,minio,* ]]; then
   log "MinIO binary (built once, cached under \${ASTORE_TOOLS_DIR:-\$HOME/.cache/astore/tools})"
   minio_bin="$(bash scripts/install-minio.sh)"
+fi
+
+# --- astore is measured as it is deployed: compiled, run by plain node (bin/astore.js runs dist/). ---
+if [[ "$targets" == *,astore,* ]]; then
+  log "building astore (npm run build)"
+  npm run build --silent >&2
 fi
 
 # --- Machine description ----------------------------------------------------------------------------

@@ -30,7 +30,10 @@ export interface App {
 export async function openApp(config: Readonly<Config>, log: Logger): Promise<App> {
   const dataDir = resolve(config.dataDir);
   const blobs = await blobStoreDrivers[config.storage.blob.driver]({ path: config.storage.blob.fs.path ?? resolve(dataDir, 'blobs') });
-  const meta = await metaStoreDrivers[config.storage.meta.driver]({ path: config.storage.meta.sqlite.path ?? resolve(dataDir, 'meta.db') });
+  const meta = await metaStoreDrivers[config.storage.meta.driver]({
+    path: config.storage.meta.sqlite.path ?? resolve(dataDir, 'meta.db'),
+    synchronous: config.storage.meta.sqlite.synchronous,
+  });
   const root = await resolveRootCredentials(dataDir, config.auth);
   const content = new ContentStore(blobs, meta);
   const objects = new ObjectService(meta, content, config.s3.maxObjectSizeBytes);

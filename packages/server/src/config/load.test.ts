@@ -39,3 +39,21 @@ test('configuration is frozen', () => {
 test('root credentials must come as a pair', () => {
   assert.throws(() => parseConfig({ auth: { rootAccessKey: 'abc' } }), /set together/);
 });
+
+test('a YAML config file is read, then the environment wins', async () => {
+  const { mkdtemp, writeFile, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = await mkdtemp(join(tmpdir(), 'astore-config-'));
+  try {
+    const file = join(dir, 'astore.yaml');
+    await writeFile(file, 'server:\n  port: 9100\nlog:\n  level: warn\n');
+    const config = loadConfig({ file, env: { ASTORE_LOG__LEVEL: 'error' } });
+    assert.equal(config.server.port, 9100);
+    assert.equal(config.log.level, 'error');
+    await writeFile(file, 'server:\n  nope: 1\n');
+    assert.throws(() => loadConfig({ file, env: {} }), /unknown key: server\.nope/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { parse as parseYaml } from 'yaml';
+import { createRequire } from 'node:module';
 import { configSchema, type Config } from './schema.ts';
 
 export class ConfigError extends Error {
@@ -69,7 +69,8 @@ export function readConfigFile(path: string): Record<string, unknown> {
   } catch (err) {
     throw new ConfigError(`cannot read config file ${path}: ${(err as Error).message}`);
   }
-  const parsed: unknown = path.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+  // yaml is loaded only when a YAML file is given: it costs resident memory for every server otherwise.
+  const parsed: unknown = path.endsWith('.json') ? JSON.parse(text) : (createRequire(import.meta.url)('yaml') as typeof import('yaml')).parse(text);
   if (parsed == null) return {};
   if (!isPlainObject(parsed)) throw new ConfigError(`config file ${path} must hold a mapping`);
   return parsed;

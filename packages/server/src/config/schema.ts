@@ -34,7 +34,15 @@ export const configSchema = z.strictObject({
       meta: z
         .strictObject({
           driver: z.enum(['sqlite']).default('sqlite'),
-          sqlite: z.strictObject({ path: z.string().optional().describe('Default: <dataDir>/meta.db') }).prefault({}),
+          sqlite: z
+            .strictObject({
+              path: z.string().optional().describe('Default: <dataDir>/meta.db'),
+              synchronous: z
+                .enum(['full', 'normal'])
+                .default('full')
+                .describe('full: every commit is on disk before it is acknowledged; normal: survives a process crash, a power loss may lose the last commits'),
+            })
+            .prefault({}),
         })
         .prefault({}),
     })

@@ -1,7 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { crc32, crc32c } from '@node-rs/crc32';
-import { Crc64NvmeJs } from '@aws-sdk/checksums/crc';
+import { Crc64Nvme } from './crc64nvme.ts';
 import type { ChecksumAlgorithm } from '../storage/meta/types.ts';
 import { AstoreError } from './errors.ts';
 
@@ -27,21 +27,6 @@ class CrcChecksummer implements Checksummer {
   }
 }
 
-class Crc64Checksummer implements Checksummer {
-  private readonly crc = new Crc64NvmeJs();
-  update(chunk: Buffer): void {
-    this.crc.update(chunk);
-  }
-  digest(): Buffer {
-    // digest() of the SDK class is async only by signature; its state is two 32-bit halves.
-    const { c1, c2 } = this.crc as unknown as { c1: number; c2: number };
-    const out = Buffer.alloc(8);
-    out.writeUInt32BE((c1 ^ 0xffffffff) >>> 0, 0);
-    out.writeUInt32BE((c2 ^ 0xffffffff) >>> 0, 4);
-    return out;
-  }
-}
-
 class HashChecksummer implements Checksummer {
   private readonly hash: Hash;
   constructor(algorithm: string) {
@@ -62,7 +47,7 @@ export function createChecksummer(algorithm: ChecksumAlgorithm): Checksummer {
     case 'CRC32C':
       return new CrcChecksummer(crc32c);
     case 'CRC64NVME':
-      return new Crc64Checksummer();
+      return new Crc64Nvme();
     case 'SHA1':
       return new HashChecksummer('sha1');
     case 'SHA256':

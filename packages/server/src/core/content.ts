@@ -28,8 +28,10 @@ export interface IngestOptions {
  *
  * Ingest streams the body through one hashing pass into a staging key, verifies it, refreshes the
  * blob's row (which excludes a concurrent GC of the same digest, see BlobMeta.touch), then moves it
- * under its digest unless those bytes are already there. A failed or aborted ingest leaves nothing
- * visible: the staging key is removed, and a crash leaves only staging keys, which GC removes.
+ * under its digest unless those bytes are already there. The caller's commit of the object or part
+ * that references the digest must follow within the GC grace period. A failed or aborted ingest
+ * leaves nothing visible: the staging key is removed, and a crash leaves only staging keys and
+ * unreferenced blobs with rows, which GC removes.
  */
 export class ContentStore {
   constructor(
@@ -45,6 +47,10 @@ export class ContentStore {
       await this.blobs.put(stagingKey, hasher, options.signal);
       const digests = hasher.digests();
       await options.verify?.(digests);
+      // The row comes before the bytes move into place: every blob file has a row, so GC can always
+      // reclaim it, even after a crash before the commit that would reference it. An existing row may
+      // be a GC candidate: touch refreshes it (waiting while GC holds it), so afterwards either the
+      // bytes are gone and are stored again below, or they stay for the grace period.
       await this.meta.blobs.touch(digests.digest, digests.size);
       const finalKey = blobKey(digests.digest);
       if (await this.blobs.stat(finalKey, options.signal)) {

@@ -11,7 +11,7 @@ export class KyselyBlobMeta implements BlobMeta {
    * on the row lock taken by deleteIfGarbage's DELETE, then inserts a fresh row once it commits.
    */
   async touch(digest: string, size: number): Promise<void> {
-    await touchBlobs(this.db, [{ digest, size }], Date.now());
+    await inWriteTransaction(this.db, (trx) => touchBlobs(trx, [{ digest, size }], Date.now()));
   }
 
   async get(digest: string): Promise<BlobRecord | null> {

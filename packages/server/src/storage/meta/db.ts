@@ -109,8 +109,22 @@ export interface DialectHooks {
  * the statements take (see each method's comment); where two writers may insert the same new key,
  * it must retry on unique violation (or run SERIALIZABLE and retry on 40001) — in this one place.
  */
-export function inWriteTransaction<T>(db: Kysely<Database>, work: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
-  return db.transaction().execute(work);
+export async function inWriteTransaction<T>(db: Kysely<Database>, work: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+  const result = await db.transaction().execute(work);
+  await durabilityBarriers.get(db)?.();
+  return result;
+}
+
+/**
+ * A dialect may acknowledge a commit before it is on stable storage and make it durable afterwards,
+ * outside the connection, so that concurrent commits share one flush (group commit): SQLite commits
+ * in WAL mode without syncing and then fdatasyncs the WAL once for every commit that finished
+ * meanwhile. inWriteTransaction returns only after the barrier: what a caller acknowledges is durable.
+ */
+const durabilityBarriers = new WeakMap<Kysely<Database>, () => Promise<void>>();
+
+export function setDurabilityBarrier(db: Kysely<Database>, barrier: () => Promise<void>): void {
+  durabilityBarriers.set(db, barrier);
 }
 
 /** Runs `work`, made of several reads, against one consistent snapshot. */

@@ -22,6 +22,8 @@ export class KyselyMetaStore implements MetaStore {
   constructor(
     private readonly db: Kysely<Database>,
     private readonly hooks: DialectHooks,
+    /** Releases what the dialect holds besides the connection (e.g. SQLite's WAL sync handle). */
+    private readonly release: () => Promise<void> = async () => {},
   ) {
     this.dialect = hooks.name;
     this.buckets = new KyselyBucketMeta(db);
@@ -35,7 +37,8 @@ export class KyselyMetaStore implements MetaStore {
   }
 
   /** Closes the connection (or pool); the store is unusable afterwards. */
-  close(): Promise<void> {
-    return this.db.destroy();
+  async close(): Promise<void> {
+    await this.db.destroy();
+    await this.release();
   }
 }

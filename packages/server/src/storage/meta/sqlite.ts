@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import {
@@ -11,12 +11,14 @@ import {
   SqliteDriver,
   type TransactionSettings,
 } from 'kysely';
-import type { Database, DialectHooks } from './db.ts';
+import { type Database, type DialectHooks, setDurabilityBarrier } from './db.ts';
 import { KyselyMetaStore } from './kysely-store.ts';
 
 export interface SqliteMetaStoreOptions {
   /** Database file; its directory is created. ':memory:' for a private in-memory database (tests). */
   path: string;
+  /** SQLite `synchronous` in WAL mode: 'full' (default) fsyncs every commit, 'normal' only checkpoints. */
+  synchronous?: 'full' | 'normal';
 }
 
 /**
@@ -30,15 +32,19 @@ export async function openSqliteMetaStore(options: SqliteMetaStoreOptions): Prom
   const database = new BetterSqlite3(options.path);
   try {
     if (!inMemory) database.pragma('journal_mode = WAL');
-    database.pragma('synchronous = FULL');
+    // Commits never sync inside the connection; with synchronous 'full' (the default) the WAL is
+    // fdatasynced by the durability barrier before any write is acknowledged (see WalSyncer).
+    database.pragma(inMemory ? 'synchronous = FULL' : 'synchronous = NORMAL');
     database.pragma('foreign_keys = ON');
     database.pragma('busy_timeout = 5000');
   } catch (err) {
     database.close();
     throw err;
   }
-  const db = new Kysely<Database>({ dialect: new TransactionalSqliteDialect({ database }) });
-  const store = new KyselyMetaStore(db, sqliteHooks);
+  const db = new Kysely<Database>({ dialect: new TransactionalSqliteDialect({ database: withStatementCache(database) }) });
+  const walSyncer = !inMemory && options.synchronous !== 'normal' ? new WalSyncer(`${options.path}-wal`) : undefined;
+  if (walSyncer) setDurabilityBarrier(db, () => walSyncer.sync());
+  const store = new KyselyMetaStore(db, sqliteHooks, async () => walSyncer?.close());
   try {
     await store.migrate();
   } catch (err) {
@@ -46,6 +52,69 @@ export async function openSqliteMetaStore(options: SqliteMetaStoreOptions): Prom
     throw err;
   }
   return store;
+}
+
+/**
+ * Kysely prepares every query anew; preparing costs more than running a small statement. The SQL
+ * texts are few (queries are built from a fixed set of shapes), so prepared statements are kept by
+ * text, bounded. Safe on the one connection: Kysely runs one statement at a time and never iterates.
+ */
+function withStatementCache(database: BetterSqlite3.Database, max = 256): BetterSqlite3.Database {
+  const cache = new Map<string, BetterSqlite3.Statement>();
+  const prepare = database.prepare.bind(database);
+  return new Proxy(database, {
+    get(target, property, receiver) {
+      if (property !== 'prepare') return Reflect.get(target, property, receiver) as unknown;
+      return (sql: string) => {
+        let statement = cache.get(sql);
+        if (!statement) {
+          statement = prepare(sql);
+          if (cache.size >= max) cache.delete(cache.keys().next().value!);
+          cache.set(sql, statement);
+        }
+        return statement;
+      };
+    },
+  });
+}
+
+/**
+ * Group commit for SQLite in WAL mode. Transactions commit with synchronous=NORMAL (no sync inside
+ * the connection, so the event loop never blocks on the disk); before a writer is answered, one
+ * fdatasync of the WAL file, started after its commit, makes the commit durable. Writers that commit
+ * while a sync runs share the next one. This is what synchronous=FULL guarantees (the WAL is on disk
+ * before the commit is acknowledged), with the sync off the event loop and shared. The WAL file keeps
+ * its inode while the connection is open (checkpoints rewrite it from the start, never replace it).
+ */
+export class WalSyncer {
+  private handle: Promise<FileHandle> | undefined;
+  private running: Promise<void> | undefined;
+  private next: Promise<void> | undefined;
+
+  constructor(private readonly walPath: string) {}
+
+  sync(): Promise<void> {
+    if (!this.running) {
+      this.running = this.flush().finally(() => (this.running = undefined));
+      return this.running;
+    }
+    // A sync already running may have started before our commit: wait for the one after it.
+    this.next ??= this.running.then(() => {
+      this.next = undefined;
+      return this.sync();
+    });
+    return this.next;
+  }
+
+  protected async flush(): Promise<void> {
+    this.handle ??= open(this.walPath, 'r+');
+    await (await this.handle).datasync();
+  }
+
+  async close(): Promise<void> {
+    await this.running?.catch(() => {});
+    await (await this.handle?.catch(() => undefined))?.close();
+  }
 }
 
 export const sqliteHooks: DialectHooks = {
