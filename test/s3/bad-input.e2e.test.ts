@@ -171,3 +171,11 @@ test('every error in the table has a status and the S3 code named by its key', (
     assert.ok(spec.title.length > 0, code);
   }
 });
+
+test('methods and URLs no route answers still get S3 XML errors', async () => {
+  const options = await send({ method: 'OPTIONS', path: '/b/k' }, false);
+  assert.equal(options.code, 'MethodNotAllowed');
+  const malformed = await send({ method: 'GET', path: '/b/%E2%82' });
+  assert.equal(malformed.status, 400);
+  assert.ok(malformed.code, 'an S3 error code');
+});

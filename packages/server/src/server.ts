@@ -2,7 +2,9 @@ import { randomBytes } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { App } from './app.ts';
 import type { Credential } from './s3/auth/sigv4.ts';
+import { sendS3Error } from './s3/errors.ts';
 import { s3Routes } from './s3/router.ts';
+import { AstoreError } from './core/errors.ts';
 
 /** S3-style request ids: 16 upper-case hex characters. */
 const requestId = () => randomBytes(8).toString('hex').toUpperCase();
@@ -23,6 +25,8 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
     forceCloseConnections: 'idle',
     exposeHeadRoutes: false,
     trustProxy: config.server.trustProxy,
+    // Errors the framework raises before routing (e.g. a malformed percent-encoded URL) are S3 errors too.
+    frameworkErrors: (err, req, reply) => sendS3Error(reply, new AstoreError('InvalidRequest', err.message), req.url.split('?')[0] ?? '/'),
     routerOptions: { maxParamLength: 8192, ignoreTrailingSlash: false, ignoreDuplicateSlashes: false, caseSensitive: true },
   });
   server.removeAllContentTypeParsers();
@@ -42,6 +46,14 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
       reply.log.warn({ err }, 'not ready');
       return reply.code(503).send({ status: 'unavailable' });
     }
+  });
+
+  // Whatever the routes do not answer is answered as S3 does, at the root path.
+  server.setNotFoundHandler((req, reply) => sendS3Error(reply, new AstoreError('MethodNotAllowed'), req.url.split('?')[0] ?? '/'));
+  server.setErrorHandler((err, req, reply) => {
+    const known = (err as { statusCode?: number }).statusCode;
+    const error = known !== undefined && known >= 400 && known < 500 ? new AstoreError('InvalidRequest', (err as Error).message) : err;
+    return sendS3Error(reply, error, req.url.split('?')[0] ?? '/');
   });
 
   const rootCredential: Credential = { accessKeyId: app.root.accessKeyId, secretKey: app.root.secretKey, principal: 'root' };
