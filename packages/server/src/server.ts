@@ -37,8 +37,9 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
     reply.header('server', 'astore');
   });
 
-  server.get('/healthz', async () => ({ status: 'ok' }));
-  server.get('/readyz', async (_req, reply) => {
+  // Probes run every few seconds: their requests are not logged unless something goes wrong.
+  server.get('/healthz', { logLevel: 'warn' }, async () => ({ status: 'ok' }));
+  server.get('/readyz', { logLevel: 'warn' }, async (_req, reply) => {
     try {
       await app.meta.buckets.get('readiness-probe');
       return { status: 'ready' };
