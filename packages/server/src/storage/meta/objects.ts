@@ -7,7 +7,6 @@ import {
   type ObjectsTable,
   batches,
   fromJson,
-  inReadTransaction,
   inWriteTransaction,
   prefixUpperBound,
 } from './db.ts';
@@ -16,9 +15,47 @@ import type { ObjectHeaders, ObjectListQuery, ObjectMeta, ObjectRecord, ObjectSu
 export class KyselyObjectMeta implements ObjectMeta {
   constructor(private readonly db: Kysely<Database>) {}
 
-  /** Two reads (row, segments) on one snapshot, so a concurrent put cannot mix old and new. */
-  get(bucket: string, key: string): Promise<ObjectRecord | null> {
-    return inReadTransaction(this.db, async (trx) => (await readObject(trx, bucket, key))?.record ?? null);
+  /**
+   * One statement (the row joined with its segments), so it reads one snapshot: a concurrent put
+   * cannot mix old and new. The hottest read of the server: no transaction around it.
+   */
+  async get(bucket: string, key: string): Promise<ObjectRecord | null> {
+    const rows = await this.db
+      .selectFrom('objects as o')
+      .leftJoin('object_segments as s', 's.object_id', 'o.id')
+      .selectAll('o')
+      .select([
+        's.seq as s_seq',
+        's.digest as s_digest',
+        's.size as s_size',
+        's.part_number as s_part_number',
+        's.etag as s_etag',
+        's.checksum as s_checksum',
+      ])
+      .where('o.bucket', '=', bucket)
+      .where('o.key', '=', key)
+      .orderBy('s.seq')
+      .execute();
+    const row = rows[0];
+    if (!row) return null;
+    return {
+      ...toObjectSummary(row),
+      headers: fromJson<ObjectHeaders>(row.headers),
+      userMetadata: fromJson<Record<string, string>>(row.user_metadata),
+      segments: rows
+        .filter((r) => r.s_seq !== null)
+        .map((r) =>
+          toSegment({
+            object_id: row.id,
+            seq: r.s_seq!,
+            digest: r.s_digest!,
+            size: r.s_size!,
+            part_number: r.s_part_number,
+            etag: r.s_etag,
+            checksum: r.s_checksum,
+          }),
+        ),
+    };
   }
 
   put(object: ObjectRecord): Promise<ObjectRecord | null> {
