@@ -13,6 +13,7 @@ import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { md5Hex, openAwsCli, treeDigests, type AwsCli } from '../helpers/awscli.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
+import { run } from '../helpers/clients.ts';
 
 let server: TestServer | undefined;
 let work = '';
@@ -205,9 +206,12 @@ describe('aws s3: presign', () => {
     ]);
     const signedAt = Date.now();
     assert.match(url, /X-Amz-Algorithm=AWS4-HMAC-SHA256/);
-    const res = await fetch(url.trim());
-    assert.equal(res.status, 200);
-    assert.deepEqual(Buffer.from(await res.arrayBuffer()), content);
+    // Fetched with curl, as a user would: no S3 client, no credentials.
+    const out = join(work, 'presigned-download.bin');
+    const curl = await run('curl', ['-sS', '-o', out, '-w', '%{http_code}', url.trim()]);
+    assert.equal(curl.code, 0, `curl failed: ${curl.stderr}`);
+    assert.equal(curl.stdout, '200');
+    assert.deepEqual(await readFile(out), content);
 
     await new Promise((r) => setTimeout(r, Math.max(0, signedAt + 2000 - Date.now())));
     const expired = await fetch(shortUrl.trim());
