@@ -141,8 +141,9 @@ export class FsBlobStore implements BlobStore {
     await rename(source, target).catch((err: unknown) => {
       throw isAbsent(err) ? new BlobNotFoundError(from) : err;
     });
+    // The target's directory entry must be durable; the source's removal need not be (if a crash
+    // brings the old name back, it names a complete copy, which its owner — GC for staging — removes).
     await fsyncDir(dirname(target));
-    if (dirname(source) !== dirname(target)) await fsyncDir(dirname(source));
   }
 
   async delete(key: string, signal?: AbortSignal): Promise<void> {

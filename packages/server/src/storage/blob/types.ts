@@ -29,7 +29,8 @@ export interface BlobStore {
   put(key: string, body: Readable, signal?: AbortSignal): Promise<BlobStat>;
 
   /**
-   * Moves the blob at `from` to `to`, replacing any blob at `to`; atomic for readers of `to`.
+   * Moves the blob at `from` to `to`, replacing any blob at `to`; atomic for readers of `to`, and
+   * `to` is durable once resolved. After a crash `from` may still exist too (a complete copy).
    * Throws BlobNotFoundError when `from` is absent.
    */
   move(from: string, to: string, signal?: AbortSignal): Promise<void>;
