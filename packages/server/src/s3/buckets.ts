@@ -50,3 +50,22 @@ export async function getBucketVersioning({ reply, bucket, services }: BucketCal
 export function notImplemented(what: string): never {
   throw new AstoreError('NotImplemented', `${what} is not implemented`);
 }
+
+/** The one ACL astore has: the owner holds FULL_CONTROL (access is decided by credentials, not ACLs). */
+export function ownerAcl(owner: { id: string; displayName: string }) {
+  const o = { ID: owner.id, DisplayName: owner.displayName };
+  return toXml('AccessControlPolicy', {
+    Owner: o,
+    AccessControlList: {
+      Grant: {
+        Grantee: { '@xmlns:xsi': 'http://www.w3.org/2001/XMLSchema-instance', '@xsi:type': 'CanonicalUser', ...o },
+        Permission: 'FULL_CONTROL',
+      },
+    },
+  });
+}
+
+export async function getAcl({ reply, bucket, services }: BucketCall) {
+  await services.buckets.get(bucket);
+  return reply.type('application/xml').send(ownerAcl(services.owner));
+}

@@ -6,6 +6,7 @@ import type { BucketCall, ObjectCall } from './context.ts';
 import { objectHeadersFrom, parseCopySource, preconditionsFrom, writeObjectHeaders } from './headers.ts';
 import { openPayload, readDocument } from './payload.ts';
 import { parseXml, toXml } from './xml.ts';
+import { ownerAcl } from './buckets.ts';
 
 function writeChecksumHeader(call: ObjectCall, object: ObjectRecord, force = false): void {
   if (!object.checksum) return;
@@ -130,3 +131,8 @@ export async function drain(stream: NodeJS.ReadableStream): Promise<void> {
   });
 }
 
+
+export async function getObjectAcl({ reply, bucket, key, services }: ObjectCall) {
+  await services.objects.head(bucket, key);
+  return reply.type('application/xml').send(ownerAcl(services.owner));
+}

@@ -35,6 +35,7 @@ function routeService(method: string): Handler<S3Call> | undefined {
 }
 
 function routeBucket(method: string, q: URLSearchParams): Handler<BucketCall> | undefined {
+  if (method === 'GET' && q.has('acl')) return buckets.getAcl;
   const sub = unsupportedBucketSubresources.find((s) => q.has(s));
   if (sub) return () => buckets.notImplemented(`The bucket sub-resource "${sub}"`);
   switch (method) {
@@ -56,6 +57,7 @@ function routeBucket(method: string, q: URLSearchParams): Handler<BucketCall> | 
 }
 
 function routeObject(method: string, q: URLSearchParams, headers: FastifyRequest['headers']): Handler<ObjectCall> | undefined {
+  if (method === 'GET' && q.has('acl')) return objects.getObjectAcl;
   const sub = unsupportedObjectSubresources.find((s) => q.has(s));
   if (sub && !(sub === 'versionId' && q.get('versionId') === 'null')) return () => buckets.notImplemented(`The object sub-resource "${sub}"`);
   const copy = headers['x-amz-copy-source'] !== undefined;
