@@ -32,12 +32,13 @@
 #
 # Quirks:
 # - conformance has no version flag (any invocation runs the suite against OCI_REGISTRY, default
-#   localhost:5000), so its check reads the module version embedded in the binary with `go version -m`.
+#   localhost:5000), so its check reads the module version embedded in the binary with `go version -m`
+#   (or, without go on PATH, finds that build-info line in the binary with grep).
 # - notation: `go install ...@v1.3.2` fails, because the module proxy refuses the module's version list
 #   that go install reads for deprecation notices. It is built instead from the downloaded module: `go mod
 #   download`, copy the module directory to a temp dir beside the temp GOBIN, `go build ./cmd/notation`,
 #   remove the temp dir.
-#   Its version prints as `1.3.2+unreleased`.
+#   Its version prints as `v1.3.2+unreleased`.
 # - Keep the clients' state out of $HOME in tests: REGCTL_CONFIG for regctl, TUF_ROOT for cosign,
 #   XDG_CONFIG_HOME for notation, OCI_RESULTS_DIR for conformance (it writes ./results by default).
 
@@ -87,21 +88,30 @@ _astore_oci_check() {
   fi
   case "$name" in
     conformance)
-      # No version flag: read the embedded build info instead of running the suite.
-      if ! out=$(GOTOOLCHAIN=local go version -m "$bin" 2>&1); then
-        echo "install-oci-tools: $name: 'go version -m $bin' failed: $out" >&2
-        return 1
+      # No version flag: read the embedded build info instead of running the suite. Without go on PATH
+      # (a warm cache needs no go), look for the same "mod <module> <version>" line in the binary itself.
+      if command -v go >/dev/null 2>&1; then
+        if ! out=$(GOTOOLCHAIN=local go version -m "$bin" 2>&1); then
+          echo "install-oci-tools: $name: 'go version -m $bin' failed: $out" >&2
+          return 1
+        fi
+        case "$out" in
+          *"$_aoci_pkg"*"$version"*) return 0 ;;
+        esac
+      else
+        if LC_ALL=C grep -aqF "$(printf 'mod\t%s\t%s' "$_aoci_pkg" "$version")" "$bin"; then
+          return 0
+        fi
+        out="(its embedded build info does not name $_aoci_pkg $version)"
       fi
-      case "$out" in
-        *"$_aoci_pkg"*"$version"*) return 0 ;;
-      esac
       ;;
     *)
       if ! out=$(timeout 60 "$bin" version 2>&1); then
         echo "install-oci-tools: $name: '$bin version' failed: $out" >&2
         return 1
       fi
-      # oras and notation print 1.3.6 / 1.3.2+unreleased, the others v<version>.
+      # oras prints `Version: 1.3.6`, notation `Version: v1.3.2+unreleased`, crane `v0.22.1`, regctl
+      # `VCSTag: v0.11.7`, cosign `GitVersion: v2.6.5`.
       case "$out" in
         *"${version#v}"*) return 0 ;;
       esac
@@ -200,15 +210,16 @@ astore_install_oci_tools() {
       failed+=("$name")
       continue
     fi
+    chmod 755 "$tmp" # mktemp makes it 0700
     log="$tmp.log"
     : >"$log"
-    echo "install-oci-tools: building $_aoci_pkg@$_aoci_version ($(go env GOVERSION 2>/dev/null))" >&2
+    echo "install-oci-tools: building $_aoci_pkg@$_aoci_version with $(GOTOOLCHAIN=local go env GOVERSION 2>/dev/null || echo 'go')" >&2
     start=$(date +%s)
     rc=0
     _astore_oci_build "$name" "$tmp" "$log" || rc=$?
     why=""
     if [ "$rc" -eq 124 ]; then
-      why="the build timed out after 1200 s"
+      why="the build hit its 1200 s time limit"
     elif [ "$rc" -ne 0 ]; then
       why="the build exited with status $rc"
     elif ! _astore_oci_check "$name" "$tmp/$_aoci_bin" "$_aoci_version" 2>>"$log"; then
@@ -225,9 +236,13 @@ astore_install_oci_tools() {
       fi
     fi
     if [ -n "$why" ]; then
-      echo "install-oci-tools: FAILED: $name ($_aoci_pkg@$_aoci_version): $why after $(( $(date +%s) - start )) s." >&2
+      echo "install-oci-tools: FAILED: $name ($_aoci_pkg@$_aoci_version): $why (after $(( $(date +%s) - start )) s)." >&2
       echo "install-oci-tools: last lines of the output (without 'go: downloading'):" >&2
-      grep -v '^go: downloading ' "$log" | tail -n 40 | sed 's/^/    /' >&2
+      if grep -qv '^go: downloading ' "$log"; then
+        grep -v '^go: downloading ' "$log" | tail -n 40 | sed 's/^/    /' >&2
+      else
+        echo "    (none)" >&2
+      fi
       rm -rf "$tmp" "$log"
       failed+=("$name")
       continue
