@@ -1,25 +1,17 @@
-import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { accessKeyId as defaultKey, region, secretKey as defaultSecret } from './server.ts';
+import { Sha256 } from './sha256.ts';
 
-/** node:crypto behind the Hash interface smithy expects. */
-class Sha256 {
-  private readonly hash: Hash | Hmac;
-  constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
-    this.hash = secret === undefined ? createHash('sha256') : createHmac('sha256', toBytes(secret));
-  }
-  update(data: string | ArrayBuffer | ArrayBufferView): void {
-    this.hash.update(toBytes(data));
-  }
-  async digest(): Promise<Uint8Array> {
-    return new Uint8Array(this.hash.digest());
-  }
-}
-
-function toBytes(data: string | ArrayBuffer | ArrayBufferView): string | Uint8Array {
-  if (typeof data === 'string') return data;
-  if (data instanceof ArrayBuffer) return new Uint8Array(data);
-  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+/** A SigV4 signer for S3 with the test credentials (or the given ones), signing paths as sent. */
+function s3Signer(options: { accessKeyId?: string; secretKey?: string }): SignatureV4 {
+  return new SignatureV4({
+    service: 's3',
+    region,
+    sha256: Sha256,
+    uriEscapePath: false,
+    credentials: { accessKeyId: options.accessKeyId ?? defaultKey, secretAccessKey: options.secretKey ?? defaultSecret },
+  });
 }
 
 export interface RawRequest {
@@ -41,14 +33,7 @@ export async function signRequest(
   options: { accessKeyId?: string; secretKey?: string; date?: Date } = {},
 ): Promise<Record<string, string>> {
   const body = req.body ?? '';
-  const signer = new SignatureV4({
-    service: 's3',
-    region,
-    sha256: Sha256,
-    uriEscapePath: false,
-    credentials: { accessKeyId: options.accessKeyId ?? defaultKey, secretAccessKey: options.secretKey ?? defaultSecret },
-  });
-  const signed = await signer.sign(
+  const signed = await s3Signer(options).sign(
     {
       method: req.method,
       protocol: 'http:',
@@ -78,14 +63,7 @@ export async function presignUrl(
   options: { expiresIn?: number; date?: Date; accessKeyId?: string; secretKey?: string } = {},
 ): Promise<string> {
   const url = new URL(endpoint);
-  const signer = new SignatureV4({
-    service: 's3',
-    region,
-    sha256: Sha256,
-    uriEscapePath: false,
-    credentials: { accessKeyId: options.accessKeyId ?? defaultKey, secretAccessKey: options.secretKey ?? defaultSecret },
-  });
-  const presigned = await signer.presign(
+  const presigned = await s3Signer(options).presign(
     {
       method: req.method,
       protocol: url.protocol,

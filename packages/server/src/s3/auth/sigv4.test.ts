@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { describe, test } from 'node:test';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { isAstoreError, type ErrorCode } from '../../core/errors.ts';
 import { signingKey } from './signing.ts';
 import { verifySigV4, type Credential, type CredentialLookup, type SignedRequest } from './sigv4.ts';
+import { Sha256 } from '../../../../../test/helpers/sha256.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures: a credential store, a reference signer (@smithy/signature-v4, what the AWS SDK uses)
@@ -27,26 +28,6 @@ const options = (now: Date = SIGNING_DATE, extra: Partial<{ region: string; maxS
   now,
   maxSkewSeconds: extra.maxSkewSeconds ?? 900,
 });
-
-/** node:crypto behind the Hash interface smithy expects. */
-class Sha256 {
-  private readonly hash: Hash | Hmac;
-  constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
-    this.hash = secret === undefined ? createHash('sha256') : createHmac('sha256', toBytes(secret));
-  }
-  update(data: string | ArrayBuffer | ArrayBufferView): void {
-    this.hash.update(toBytes(data));
-  }
-  async digest(): Promise<Uint8Array> {
-    return new Uint8Array(this.hash.digest());
-  }
-}
-
-function toBytes(data: string | ArrayBuffer | ArrayBufferView): string | Uint8Array {
-  if (typeof data === 'string') return data;
-  if (data instanceof ArrayBuffer) return new Uint8Array(data);
-  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-}
 
 function signer(secret = SECRET, region = REGION, accessKeyId = ACCESS_KEY): SignatureV4 {
   // uriEscapePath: false is what the S3 client uses: the path is signed as sent.
