@@ -197,10 +197,42 @@ export class MultipartService {
     return { upload, parts: parts.slice(0, maxParts), truncated: parts.length > maxParts };
   }
 
-  async list(query: UploadListQuery) {
+  /**
+   * ListMultipartUploads. With a delimiter, keys that contain it after the prefix roll up into
+   * common prefixes (counted towards the limit, as in S3), and the scan jumps past each prefix.
+   */
+  async list(query: UploadListQuery & { delimiter?: string }) {
     await this.requireBucket(query.bucket);
-    const uploads = await this.meta.uploads.list({ ...query, limit: query.limit + 1 });
-    return { uploads: uploads.slice(0, query.limit), truncated: uploads.length > query.limit };
+    const { delimiter, limit } = query;
+    const prefix = query.prefix ?? '';
+    const uploads: UploadRecord[] = [];
+    const commonPrefixes: string[] = [];
+    let keyMarker = query.keyMarker;
+    let uploadIdMarker = query.uploadIdMarker;
+    if (delimiter && keyMarker?.startsWith(prefix) && keyMarker.endsWith(delimiter) && keyMarker.indexOf(delimiter, prefix.length) === keyMarker.length - delimiter.length) {
+      keyMarker = `${keyMarker}\u{10FFFF}`; // resuming after a common prefix: skip its subtree
+      uploadIdMarker = undefined;
+    }
+    for (;;) {
+      const batch = await this.meta.uploads.list({ ...query, keyMarker, uploadIdMarker, limit: limit + 1 });
+      let jumped = false;
+      for (const upload of batch) {
+        const cut = delimiter ? upload.key.indexOf(delimiter, prefix.length) : -1;
+        if (uploads.length + commonPrefixes.length === limit) return { uploads, commonPrefixes, truncated: true };
+        if (cut >= 0) {
+          const cp = upload.key.slice(0, cut + delimiter!.length);
+          commonPrefixes.push(cp);
+          keyMarker = `${cp}\u{10FFFF}`;
+          uploadIdMarker = undefined;
+          jumped = true;
+          break;
+        }
+        uploads.push(upload);
+        keyMarker = upload.key;
+        uploadIdMarker = upload.uploadId;
+      }
+      if (!jumped && batch.length <= limit) return { uploads, commonPrefixes, truncated: false };
+    }
   }
 
   private async requireBucket(bucket: string): Promise<void> {

@@ -97,16 +97,21 @@ export async function listMultipartUploads({ reply, bucket, target, services }: 
   const keyMarker = q.get('key-marker') || undefined;
   const uploadIdMarker = keyMarker ? q.get('upload-id-marker') || undefined : undefined;
   const maxUploads = intParam(q, 'max-uploads', 1000, 1000);
-  const { uploads, truncated } = await services.multipart.list({ bucket, prefix, keyMarker, uploadIdMarker, limit: maxUploads });
-  const last = uploads.at(-1);
+  const delimiter = q.get('delimiter') || undefined;
+  const { uploads, commonPrefixes, truncated } = await services.multipart.list({ bucket, prefix, delimiter, keyMarker, uploadIdMarker, limit: maxUploads });
+  // The page ends at its last entry in key order: an upload or a common prefix.
+  const lastUpload = uploads.at(-1);
+  const lastPrefix = commonPrefixes.at(-1);
+  const endsWithPrefix = lastPrefix !== undefined && (lastUpload === undefined || lastPrefix > lastUpload.key);
   const owner = { ID: services.owner.id, DisplayName: services.owner.displayName };
   return reply.type('application/xml').send(
     toXml('ListMultipartUploadsResult', {
       Bucket: bucket,
       KeyMarker: enc(keyMarker ?? ''),
       UploadIdMarker: uploadIdMarker ?? '',
-      NextKeyMarker: truncated ? enc(last?.key) : undefined,
-      NextUploadIdMarker: truncated ? last?.uploadId : undefined,
+      NextKeyMarker: truncated ? enc(endsWithPrefix ? lastPrefix : lastUpload?.key) : undefined,
+      NextUploadIdMarker: truncated && !endsWithPrefix ? lastUpload?.uploadId : undefined,
+      Delimiter: enc(delimiter),
       Prefix: enc(prefix),
       MaxUploads: maxUploads,
       IsTruncated: truncated,
@@ -120,6 +125,7 @@ export async function listMultipartUploads({ reply, bucket, target, services }: 
         Initiated: u.initiated,
         ChecksumAlgorithm: u.checksumAlgorithm,
       })),
+      CommonPrefixes: commonPrefixes.map((p) => ({ Prefix: enc(p) })),
     }),
   );
 }
