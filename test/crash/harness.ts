@@ -362,9 +362,19 @@ const allowedDirs = [/^blobs$/, /^blobs\/\.tmp$/, /^blobs\/staging$/, /^blobs\/b
 export async function auditDataDir(dataDir: string): Promise<DataDirAudit> {
   const audit: DataDirAudit = { tmpFiles: [], stagingFiles: [], blobFiles: new Map(), unexpected: [] };
   async function walk(rel: string): Promise<void> {
-    for (const name of await readdir(join(dataDir, rel))) {
+    const names = await readdir(join(dataDir, rel)).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return [] as string[];
+      throw err;
+    });
+    for (const name of names) {
       const path = rel ? `${rel}/${name}` : name;
-      const s = await lstat(join(dataDir, path));
+      // A running server's GC may delete an entry between readdir and lstat: a vanished entry is
+      // simply not there any more.
+      const s = await lstat(join(dataDir, path)).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') return null;
+        throw err;
+      });
+      if (!s) continue;
       if (s.isDirectory()) {
         if (allowedDirs.some((re) => re.test(path))) await walk(path);
         else audit.unexpected.push(`${path}/`);

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { requireTool, run, type RunResult } from './clients.ts';
-import type { TestServer } from './server.ts';
+import { startServer, type TestServer } from './server.ts';
 
 /**
  * The real aws-cli v1 (ASTORE_TEST_AWS) pointed at a test server. Every call pays ~0.5-1 s of Python
@@ -99,4 +100,26 @@ export async function treeDigests(dir: string): Promise<Record<string, string>> 
   };
   await walk(dir);
   return Object.fromEntries(Object.entries(out).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+export interface AwsCliFixture {
+  server: TestServer;
+  /** A temp dir for the test's local files and the CLI config. */
+  work: string;
+  aws: AwsCli;
+}
+
+/** A fresh server, a work dir and `aws` bound to them, with `bucket` created. */
+export async function openAwsCliFixture(name: string, bucket: string): Promise<AwsCliFixture> {
+  const work = await mkdtemp(join(tmpdir(), `astore-awscli-${name}-`));
+  const server = await startServer();
+  const aws = await openAwsCli(server, work);
+  await server.app.buckets.create(bucket);
+  return { server, work, aws };
+}
+
+/** Undoes openAwsCliFixture; safe after a failed or partial open. */
+export async function closeAwsCliFixture(fixture: Partial<AwsCliFixture>): Promise<void> {
+  await fixture.server?.stop();
+  if (fixture.work) await rm(fixture.work, { recursive: true, force: true });
 }

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { crc32 } from 'node:zlib';
-import { S3Client, S3ServiceException, type S3ClientConfig } from '@aws-sdk/client-s3';
-import { accessKeyId, region, secretKey } from './server.ts';
+import { CreateBucketCommand, S3Client, S3ServiceException, type S3ClientConfig } from '@aws-sdk/client-s3';
+import { accessKeyId, region, secretKey, startServer, type TestServer } from './server.ts';
 
 /**
  * The AWS SDK for JavaScript v3 pointed at a test server: path-style, no retries (a 5xx or a wrong
@@ -130,3 +130,25 @@ export function rfc2047Decode(value: string): string {
       : Buffer.from(text.replace(/_/g, ' ').replace(/=([0-9A-F]{2})/gi, (__, hex: string) => String.fromCharCode(parseInt(hex, 16))), 'latin1').toString('utf8'),
   );
 }
+
+export interface SdkFixture {
+  server: TestServer;
+  s3: S3Client;
+}
+
+/** A fresh server (see startServer) and a JS SDK client for it, with `bucket` created. */
+export async function openSdkFixture(bucket: string): Promise<SdkFixture> {
+  const server = await startServer();
+  const s3 = sdkClient(server.endpoint);
+  await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  return { server, s3 };
+}
+
+/** Undoes openSdkFixture; safe after a failed or partial open. */
+export async function closeSdkFixture(fixture: Partial<SdkFixture>): Promise<void> {
+  fixture.s3?.destroy();
+  await fixture.server?.stop();
+}
+
+/** The whole body of a GetObject output. */
+export const bytesOf = async (output: { Body?: { transformToByteArray(): Promise<Uint8Array> } }) => Buffer.from(await output.Body!.transformToByteArray());

@@ -6,12 +6,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { chunk, md5Hex, multipartEtag, openAwsCli, sha256Hex, type AwsCli } from '../helpers/awscli.ts';
-import { startServer, type TestServer } from '../helpers/server.ts';
+import { chunk, md5Hex, multipartEtag, sha256Hex, type AwsCli, openAwsCliFixture, closeAwsCliFixture } from '../helpers/awscli.ts';
+import type { TestServer } from '../helpers/server.ts';
 
 const MiB = 1024 * 1024;
 let server: TestServer | undefined;
@@ -19,17 +18,8 @@ let work = '';
 let aws: AwsCli;
 const bucket = 'multipart';
 
-before(async () => {
-  work = await mkdtemp(join(tmpdir(), 'astore-awscli-multipart-'));
-  server = await startServer();
-  aws = await openAwsCli(server, work);
-  await server.app.buckets.create(bucket);
-});
-
-after(async () => {
-  await server?.stop();
-  if (work) await rm(work, { recursive: true, force: true });
-});
+before(async () => ({ server, work, aws } = await openAwsCliFixture('multipart', bucket)));
+after(() => closeAwsCliFixture({ server, work }));
 
 describe('aws s3 cp: multipart transfers', () => {
   const big = randomBytes(40 * MiB);

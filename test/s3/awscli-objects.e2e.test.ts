@@ -7,12 +7,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
-import { md5Hex, openAwsCli, treeDigests, type AwsCli } from '../helpers/awscli.ts';
-import { startServer, type TestServer } from '../helpers/server.ts';
+import { md5Hex, openAwsCli, treeDigests, type AwsCli, openAwsCliFixture, closeAwsCliFixture } from '../helpers/awscli.ts';
+import type { TestServer } from '../helpers/server.ts';
 import { run } from '../helpers/clients.ts';
 
 let server: TestServer | undefined;
@@ -40,17 +39,8 @@ function lsEntries(stdout: string): Array<{ size?: number; name: string }> {
     });
 }
 
-before(async () => {
-  work = await mkdtemp(join(tmpdir(), 'astore-awscli-objects-'));
-  server = await startServer();
-  aws = await openAwsCli(server, work);
-  await server.app.buckets.create(bucket);
-});
-
-after(async () => {
-  await server?.stop();
-  if (work) await rm(work, { recursive: true, force: true });
-});
+before(async () => ({ server, work, aws } = await openAwsCliFixture('objects', bucket)));
+after(() => closeAwsCliFixture({ server, work }));
 
 describe('aws s3: buckets', () => {
   test('mb creates a bucket that ls lists; mb of an existing bucket → BucketAlreadyOwnedByYou', async () => {

@@ -7,12 +7,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { md5Hex, openAwsCli, type AwsCli } from '../helpers/awscli.ts';
-import { startServer, type TestServer } from '../helpers/server.ts';
+import { md5Hex, type AwsCli, openAwsCliFixture, closeAwsCliFixture } from '../helpers/awscli.ts';
+import type { TestServer } from '../helpers/server.ts';
 
 let server: TestServer | undefined;
 let work = '';
@@ -26,17 +25,8 @@ async function seed(key: string, body: Buffer = Buffer.from(key)): Promise<void>
 const keysOf = (listing: { Contents?: Array<{ Key: string }> }): string[] => (listing.Contents ?? []).map((o) => o.Key);
 const prefixesOf = (listing: { CommonPrefixes?: Array<{ Prefix: string }> }): string[] => (listing.CommonPrefixes ?? []).map((p) => p.Prefix);
 
-before(async () => {
-  work = await mkdtemp(join(tmpdir(), 'astore-awscli-s3api-'));
-  server = await startServer();
-  aws = await openAwsCli(server, work);
-  await server.app.buckets.create(bucket);
-});
-
-after(async () => {
-  await server?.stop();
-  if (work) await rm(work, { recursive: true, force: true });
-});
+before(async () => ({ server, work, aws } = await openAwsCliFixture('s3api', bucket)));
+after(() => closeAwsCliFixture({ server, work }));
 
 describe('aws s3api: buckets', () => {
   test('create-bucket (with LocationConstraint us-east-1 too), head-bucket, get-bucket-location, delete-bucket; another region → InvalidLocationConstraint', async () => {

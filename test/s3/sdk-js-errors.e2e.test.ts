@@ -1,8 +1,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CreateBucketCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { assertErrorDocument, checksumOf, expectS3Error, sdkClient } from '../helpers/sdk-js.ts';
-import { startServer, type TestServer } from '../helpers/server.ts';
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { assertErrorDocument, checksumOf, expectS3Error, sdkClient, openSdkFixture, closeSdkFixture } from '../helpers/sdk-js.ts';
+import type { TestServer } from '../helpers/server.ts';
 import { signRequest, type RawRequest } from '../helpers/sign.ts';
 
 /**
@@ -14,15 +14,8 @@ let server: TestServer;
 let s3: S3Client;
 const bucket = 'sdk-errors';
 
-before(async () => {
-  server = await startServer();
-  s3 = sdkClient(server.endpoint);
-  await s3.send(new CreateBucketCommand({ Bucket: bucket }));
-});
-after(async () => {
-  s3?.destroy();
-  await server?.stop();
-});
+before(async () => ({ server, s3 } = await openSdkFixture(bucket)));
+after(() => closeSdkFixture({ server, s3 }));
 
 interface S3Answer {
   status: number;

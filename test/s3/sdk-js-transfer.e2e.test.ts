@@ -5,7 +5,6 @@ import { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
-  CreateBucketCommand,
   CreateMultipartUploadCommand,
   GetObjectCommand,
   HeadObjectCommand,
@@ -17,18 +16,8 @@ import {
   type CompletedPart,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import {
-  checksumOf,
-  compositeChecksum,
-  expectS3Error,
-  md5Base64,
-  md5Etag,
-  multipartEtag,
-  recordRequests,
-  sdkClient,
-  type Algorithm,
-} from '../helpers/sdk-js.ts';
-import { startServer, type TestServer } from '../helpers/server.ts';
+import { checksumOf, compositeChecksum, expectS3Error, md5Base64, md5Etag, multipartEtag, recordRequests, sdkClient, type Algorithm, openSdkFixture, closeSdkFixture, bytesOf } from '../helpers/sdk-js.ts';
+import type { TestServer } from '../helpers/server.ts';
 
 /**
  * The payload modes the AWS SDK for JavaScript v3 sends by default (requestChecksumCalculation
@@ -41,17 +30,9 @@ const bucket = 'sdk-transfer';
 const MiB = 1024 * 1024;
 const algorithms: Algorithm[] = ['CRC32', 'CRC32C', 'SHA1', 'SHA256', 'CRC64NVME'];
 
-before(async () => {
-  server = await startServer();
-  s3 = sdkClient(server.endpoint);
-  await s3.send(new CreateBucketCommand({ Bucket: bucket }));
-});
-after(async () => {
-  s3?.destroy();
-  await server?.stop();
-});
+before(async () => ({ server, s3 } = await openSdkFixture(bucket)));
+after(() => closeSdkFixture({ server, s3 }));
 
-const bytesOf = async (output: { Body?: { transformToByteArray(): Promise<Uint8Array> } }) => Buffer.from(await output.Body!.transformToByteArray());
 /** A stream of `data` in uneven pieces, as a file or socket would deliver it. */
 const streamOf = (data: Buffer) => Readable.from(Array.from({ length: Math.ceil(data.length / 70_001) }, (_, i) => data.subarray(i * 70_001, (i + 1) * 70_001)));
 const checksumField = (algorithm: Algorithm) => `Checksum${algorithm}` as const;

@@ -16,8 +16,8 @@ import {
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { assertErrorDocument, expectS3Error, md5Etag, rfc2047Decode, sdkClient } from '../helpers/sdk-js.ts';
-import { startServer, type TestServer } from '../helpers/server.ts';
+import { assertErrorDocument, expectS3Error, md5Etag, rfc2047Decode, openSdkFixture, closeSdkFixture, bytesOf } from '../helpers/sdk-js.ts';
+import type { TestServer } from '../helpers/server.ts';
 import { presignUrl } from '../helpers/sign.ts';
 
 /**
@@ -30,17 +30,8 @@ let server: TestServer;
 let s3: S3Client;
 const bucket = 'sdk-objects';
 
-before(async () => {
-  server = await startServer();
-  s3 = sdkClient(server.endpoint);
-  await s3.send(new CreateBucketCommand({ Bucket: bucket }));
-});
-after(async () => {
-  s3?.destroy();
-  await server?.stop();
-});
-
-const bytesOf = async (output: { Body?: { transformToByteArray(): Promise<Uint8Array> } }) => Buffer.from(await output.Body!.transformToByteArray());
+before(async () => ({ server, s3 } = await openSdkFixture(bucket)));
+after(() => closeSdkFixture({ server, s3 }));
 
 describe('sdk-js: buckets', () => {
   test('create, head (region), list, location (empty for us-east-1), delete', async () => {

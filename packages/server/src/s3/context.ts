@@ -39,3 +39,14 @@ export function intParam(query: URLSearchParams, name: string, fallback: number,
   if (!/^\d+$/.test(raw)) throw new AstoreError('InvalidArgument', `Provided ${name} not an integer or within integer range`, { ArgumentName: name, ArgumentValue: raw });
   return Math.min(Number(raw), max);
 }
+
+/** The `partNumber` query parameter: undefined when absent, else an integer 1..10000 (InvalidArgument otherwise). */
+export function partNumberParam(query: URLSearchParams): number | undefined {
+  const raw = query.get('partNumber');
+  if (raw === null) return undefined;
+  const n = /^\d+$/.test(raw) ? Number(raw) : NaN;
+  if (!(n >= 1 && n <= 10000)) {
+    throw new AstoreError('InvalidArgument', 'Part number must be an integer between 1 and 10000, inclusive', { ArgumentName: 'partNumber', ArgumentValue: raw });
+  }
+  return n;
+}

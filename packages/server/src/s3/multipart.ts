@@ -1,16 +1,16 @@
 import { checksumAlgorithms, type ChecksumAlgorithm } from '../core/checksums.ts';
 import { AstoreError } from '../core/errors.ts';
 import { parseRangeHeader } from '../core/ranges.ts';
-import { intParam, type ObjectCall } from './context.ts';
+import { intParam, partNumberParam, type ObjectCall } from './context.ts';
 import { objectHeadersFrom, parseCopySource, preconditionsFrom } from './headers.ts';
 import { drain } from './objects.ts';
 import { openPayload, readDocument } from './payload.ts';
 import { parseXml, toXml } from './xml.ts';
 
+/** UploadPart and UploadPartCopy require the parameter. */
 function partNumberOf(call: ObjectCall): number {
-  const raw = call.target.query.get('partNumber') ?? '';
-  const n = /^\d+$/.test(raw) ? Number(raw) : NaN;
-  if (!(n >= 1 && n <= 10000)) throw new AstoreError('InvalidArgument', 'Part number must be an integer between 1 and 10000, inclusive', { ArgumentName: 'partNumber', ArgumentValue: raw });
+  const n = partNumberParam(call.target.query);
+  if (n === undefined) throw new AstoreError('InvalidArgument', 'partNumber is required', { ArgumentName: 'partNumber' });
   return n;
 }
 

@@ -2,7 +2,7 @@ import { pipeline } from 'node:stream/promises';
 import { AstoreError } from '../core/errors.ts';
 import { parseRangeHeader } from '../core/ranges.ts';
 import type { ObjectRecord } from '../storage/meta/types.ts';
-import type { BucketCall, ObjectCall } from './context.ts';
+import { partNumberParam, type BucketCall, type ObjectCall } from './context.ts';
 import { objectHeadersFrom, parseCopySource, preconditionsFrom, writeObjectHeaders } from './headers.ts';
 import { openPayload, readDocument } from './payload.ts';
 import { parseXml, toXml } from './xml.ts';
@@ -40,11 +40,7 @@ export async function putObject(call: ObjectCall) {
 
 async function readObject(call: ObjectCall, withBody: boolean) {
   const { req, reply, bucket, key, target, services } = call;
-  const partParam = target.query.get('partNumber');
-  const partNumber = partParam === null ? undefined : Number(partParam);
-  if (partNumber !== undefined && !(Number.isInteger(partNumber) && partNumber >= 1 && partNumber <= 10000)) {
-    throw new AstoreError('InvalidArgument', 'Part number must be an integer between 1 and 10000, inclusive', { ArgumentName: 'partNumber' });
-  }
+  const partNumber = partNumberParam(target.query);
   const read = await services.objects.get(bucket, key, {
     range: partNumber === undefined ? parseRangeHeader(req.headers.range) : undefined,
     partNumber,

@@ -9,12 +9,3 @@ export { FsBlobStore, validateBlobPrefix, type FsBlobStoreOptions } from './fs.t
 export const blobStoreDrivers = {
   fs: (options: FsBlobStoreOptions): Promise<BlobStore> => FsBlobStore.open(options),
 } satisfies Record<string, (options: never) => Promise<BlobStore>>;
-
-export type BlobStoreDriver = keyof typeof blobStoreDrivers;
-export type BlobStoreOptions<D extends BlobStoreDriver> = Parameters<(typeof blobStoreDrivers)[D]>[0];
-
-/** Opens the BlobStore named by `driver` (config `storage.blob.driver`) with its options. */
-export function openBlobStore<D extends BlobStoreDriver>(driver: D, options: BlobStoreOptions<D>): Promise<BlobStore> {
-  const factory: (options: BlobStoreOptions<D>) => Promise<BlobStore> = blobStoreDrivers[driver];
-  return factory(options);
-}
