@@ -9,12 +9,14 @@
 #   ASTORE_TEST_REGCTL      <tools>/regctl-v0.11.7/regctl
 #   ASTORE_TEST_COSIGN      <tools>/cosign-v2.6.5/cosign
 #   ASTORE_TEST_NOTATION    <tools>/notation-v1.3.2/notation
+#   ASTORE_TEST_HELM        <tools>/helm-v3.22.0/helm
+#   ASTORE_TEST_REGISTRY    <tools>/registry-v3.1.2/registry  (the CNCF Distribution registry, the bench peer)
 #
 #   bash scripts/install-oci-tools.sh               # build what is missing, print NAME=path lines
 #   bash scripts/install-oci-tools.sh oras crane    # only those tools
 #   source scripts/install-oci-tools.sh [tool...]   # build what is missing, export the variables
 #
-# Tool names: conformance oras crane regctl cosign notation (or `all`, the default). A sourced script sees
+# Tool names: conformance oras crane regctl cosign notation helm registry (or `all`, the default). A sourced script sees
 # the caller's positional parameters when it is given none, so a script that has arguments of its own must
 # name the tools (or `all`) when it sources this one; an unknown name is an error, never ignored.
 #
@@ -44,7 +46,7 @@
 
 # Pinned here, not overridable from the environment: astore refuses unknown ASTORE_* variables, and a bump
 # should be a reviewed change (and gets a new cache directory).
-_astore_oci_tool_names="conformance oras crane regctl cosign notation"
+_astore_oci_tool_names="conformance oras crane regctl cosign notation helm registry"
 
 # Sets _aoci_pkg, _aoci_version, _aoci_bin (binary name) and _aoci_var for tool $1; fails for unknown names.
 _astore_oci_tool_info() {
@@ -72,6 +74,14 @@ _astore_oci_tool_info() {
     notation)
       _aoci_pkg=github.com/notaryproject/notation/cmd/notation
       _aoci_version=v1.3.2
+      ;;
+    helm)
+      _aoci_pkg=helm.sh/helm/v3/cmd/helm
+      _aoci_version=v3.22.0
+      ;;
+    registry)
+      _aoci_pkg=github.com/distribution/distribution/v3/cmd/registry
+      _aoci_version=v3.1.2
       ;;
     *) return 1 ;;
   esac
@@ -106,11 +116,14 @@ _astore_oci_check() {
       fi
       ;;
     *)
-      if ! out=$(timeout 60 "$bin" version 2>&1); then
-        echo "install-oci-tools: $name: '$bin version' failed: $out" >&2
+      # The registry has a flag, not a subcommand.
+      local verb=version
+      [ "$name" = registry ] && verb=--version
+      if ! out=$(timeout 60 "$bin" "$verb" 2>&1); then
+        echo "install-oci-tools: $name: '$bin $verb' failed: $out" >&2
         return 1
       fi
-      # oras prints `Version: 1.3.6`, notation `Version: v1.3.2+unreleased`, crane `v0.22.1`, regctl
+      # oras prints `Version: 1.3.6`, helm `Version:"v3.22.0"`, registry `... v3.1.2`, notation `Version: v1.3.2+unreleased`, crane `v0.22.1`, regctl
       # `VCSTag: v0.11.7`, cosign `GitVersion: v2.6.5`.
       case "$out" in
         *"${version#v}"*) return 0 ;;
@@ -124,6 +137,12 @@ _astore_oci_check() {
 # Builds tool $1 into temp GOBIN $2 (go output to log $3). Prints nothing on success; returns go's status.
 _astore_oci_build() {
   local name="$1" gobin="$2" log="$3" src dir rc
+  if [ "$name" = helm ]; then
+    # helm's release builds stamp the full version; a plain build says only "v3.22".
+    GOBIN="$gobin" GOTOOLCHAIN=local GOWORK=off timeout 1200 \
+      go install -ldflags "-X helm.sh/helm/v3/internal/version.version=$_aoci_version" "$_aoci_pkg@$_aoci_version" >"$log" 2>&1
+    return
+  fi
   if [ "$name" != notation ]; then
     GOBIN="$gobin" GOTOOLCHAIN=local GOWORK=off \
       timeout 1200 go install "$_aoci_pkg@$_aoci_version" >"$log" 2>&1

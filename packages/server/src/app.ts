@@ -6,6 +6,8 @@ import { BucketService } from './core/buckets.ts';
 import { ContentStore } from './core/content.ts';
 import { GarbageCollector } from './core/gc.ts';
 import { MultipartService } from './core/multipart.ts';
+import { RegistryBlobService } from './core/registry/blobs.ts';
+import { ManifestService } from './core/registry/manifests.ts';
 import { ObjectService } from './core/objects.ts';
 import { blobStoreDrivers } from './storage/blob/index.ts';
 import type { BlobStore } from './storage/blob/types.ts';
@@ -22,6 +24,8 @@ export interface App {
   buckets: BucketService;
   objects: ObjectService;
   multipart: MultipartService;
+  registryBlobs: RegistryBlobService;
+  manifests: ManifestService;
   gc: GarbageCollector;
   root: RootCredentials;
   close(): Promise<void>;
@@ -47,6 +51,8 @@ export async function openApp(config: Readonly<Config>, log: Logger): Promise<Ap
     {
       graceMs: config.gc.graceSeconds * 1000,
       multipartExpiryMs: config.gc.multipartExpirySeconds * 1000,
+      registryUploadExpiryMs: config.gc.registryUploadExpirySeconds * 1000,
+      untaggedManifestsMs: config.gc.untaggedManifestsAfterSeconds * 1000,
       intervalMs: config.gc.enabled ? config.gc.intervalSeconds * 1000 : 0,
     },
     log.child({ module: 'gc' }),
@@ -60,6 +66,12 @@ export async function openApp(config: Readonly<Config>, log: Logger): Promise<Ap
     buckets: new BucketService(meta, config.s3.region),
     objects,
     multipart,
+    registryBlobs: new RegistryBlobService(meta, content, {
+      maxBlobBytes: config.oci.maxBlobBytes,
+      // Refreshed when a client checks for it with less than half the grace period left.
+      linkRefreshMs: (config.gc.graceSeconds * 1000) / 2,
+    }),
+    manifests: new ManifestService(meta, { maxManifestBytes: config.oci.maxManifestBytes }),
     gc,
     root,
     async close() {

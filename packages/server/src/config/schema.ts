@@ -66,12 +66,27 @@ export const configSchema = z.strictObject({
       minPartSizeBytes: z.number().int().nonnegative().default(5 * 1024 ** 2).describe('Every multipart part but the last must be at least this big'),
     })
     .prefault({}),
+  oci: z
+    .strictObject({
+      anonymousPullRepositories: z
+        .array(z.string().regex(/^(\*|[a-z0-9._/-]+(\/\*)?)$/))
+        .default([])
+        .describe('Repositories anyone may pull from: exact names, `prefix/*`, or `*`'),
+      autoMount: z.boolean().default(true).describe('A mount request without `from` links the blob from any repository that has it'),
+      maxManifestBytes: z.number().int().positive().default(4 * 1024 ** 2),
+      maxBlobBytes: z.number().int().positive().default(5 * 1024 ** 4),
+    })
+    .prefault({}),
   gc: z
     .strictObject({
       enabled: z.boolean().default(true),
       intervalSeconds: duration.default(300),
       graceSeconds: duration.default(3600).describe('Unreferenced blobs younger than this are kept'),
       multipartExpirySeconds: duration.default(7 * 24 * 3600).describe('Multipart uploads older than this are aborted'),
+      registryUploadExpirySeconds: duration.default(24 * 3600).describe('Registry upload sessions idle for longer are cancelled'),
+      untaggedManifestsAfterSeconds: duration
+        .default(0)
+        .describe('Untagged manifests older than this (not in an index, subject gone) are deleted; 0 keeps them'),
     })
     .prefault({}),
 });

@@ -49,6 +49,23 @@ export const errorTable = {
   ServiceUnavailable: { status: 503, s3Code: 'ServiceUnavailable', ociCode: 'UNAVAILABLE', title: 'Service is unable to handle request' },
   SignatureDoesNotMatch: { status: 403, s3Code: 'SignatureDoesNotMatch', ociCode: 'UNAUTHORIZED', title: 'The request signature we calculated does not match the signature you provided' },
   SlowDown: { status: 503, s3Code: 'SlowDown', ociCode: 'TOOMANYREQUESTS', title: 'Please reduce your request rate' },
+  // The registry's own (distribution-spec) errors; s3Code is the nearest S3 code, for completeness.
+  BlobUnknown: { status: 404, s3Code: 'NoSuchKey', ociCode: 'BLOB_UNKNOWN', title: 'blob unknown to registry' },
+  BlobUploadInvalid: { status: 400, s3Code: 'InvalidRequest', ociCode: 'BLOB_UPLOAD_INVALID', title: 'blob upload invalid' },
+  BlobUploadUnknown: { status: 404, s3Code: 'NoSuchUpload', ociCode: 'BLOB_UPLOAD_UNKNOWN', title: 'blob upload unknown to registry' },
+  DigestInvalid: { status: 400, s3Code: 'InvalidDigest', ociCode: 'DIGEST_INVALID', title: 'provided digest did not match uploaded content' },
+  ManifestBlobUnknown: { status: 400, s3Code: 'InvalidRequest', ociCode: 'MANIFEST_BLOB_UNKNOWN', title: 'manifest references a manifest or blob unknown to registry' },
+  ManifestInvalid: { status: 400, s3Code: 'InvalidRequest', ociCode: 'MANIFEST_INVALID', title: 'manifest invalid' },
+  ManifestTooLarge: { status: 413, s3Code: 'EntityTooLarge', ociCode: 'SIZE_INVALID', title: 'manifest exceeds the size limit' },
+  ManifestUnknown: { status: 404, s3Code: 'NoSuchKey', ociCode: 'MANIFEST_UNKNOWN', title: 'manifest unknown to registry' },
+  NameInvalid: { status: 400, s3Code: 'InvalidArgument', ociCode: 'NAME_INVALID', title: 'invalid repository name' },
+  NameUnknown: { status: 404, s3Code: 'NoSuchBucket', ociCode: 'NAME_UNKNOWN', title: 'repository name not known to registry' },
+  RangeNotSatisfiable: { status: 416, s3Code: 'InvalidRange', ociCode: 'BLOB_UPLOAD_INVALID', title: 'chunk does not start at the end of the upload' },
+  SizeInvalid: { status: 400, s3Code: 'InvalidArgument', ociCode: 'SIZE_INVALID', title: 'provided length did not match content length' },
+  TagInvalid: { status: 400, s3Code: 'InvalidArgument', ociCode: 'MANIFEST_INVALID', title: 'invalid tag' },
+  TooManyRequests: { status: 429, s3Code: 'SlowDown', ociCode: 'TOOMANYREQUESTS', title: 'too many requests' },
+  Unauthorized: { status: 401, s3Code: 'AccessDenied', ociCode: 'UNAUTHORIZED', title: 'authentication required' },
+  Unsupported: { status: 405, s3Code: 'MethodNotAllowed', ociCode: 'UNSUPPORTED', title: 'the operation is unsupported' },
   XAmzContentSHA256Mismatch: { status: 400, s3Code: 'XAmzContentSHA256Mismatch', ociCode: 'DIGEST_INVALID', title: "The provided 'x-amz-content-sha256' header does not match what was computed" },
 } as const satisfies Record<string, ErrorSpec>;
 

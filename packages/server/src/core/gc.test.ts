@@ -20,7 +20,7 @@ async function setup(graceMs: number) {
   const content = new ContentStore(blobs, meta);
   const objects = new ObjectService(meta, content, 1024 ** 3);
   const multipart = new MultipartService(meta, content, objects, { minPartBytes: 0, maxPartBytes: 1024 ** 3 });
-  const gc = new GarbageCollector(meta, blobs, { graceMs, multipartExpiryMs: 60_000, intervalMs: 0 }, pino({ level: 'silent' }));
+  const gc = new GarbageCollector(meta, blobs, { graceMs, multipartExpiryMs: 60_000, registryUploadExpiryMs: 60_000, untaggedManifestsMs: 0, intervalMs: 0 }, pino({ level: 'silent' }));
   await meta.buckets.create({ name: 'b', region: 'us-east-1', createdAt: new Date() });
   const put = (key: string, text: string) =>
     objects.put({ bucket: 'b', key, body: Readable.from([Buffer.from(text)]), headers: {}, userMetadata: {}, checksumAlgorithms: [] });

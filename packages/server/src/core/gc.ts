@@ -8,11 +8,18 @@ export interface GcOptions {
   graceMs: number;
   /** Multipart uploads initiated longer ago than this are aborted. */
   multipartExpiryMs: number;
+  /** Registry upload sessions idle for longer than this are cancelled. */
+  registryUploadExpiryMs: number;
+  /** Untagged, unreferenced manifests older than this are deleted; 0 keeps them. */
+  untaggedManifestsMs: number;
   intervalMs: number;
 }
 
 export interface GcReport {
   expiredUploads: number;
+  expiredRegistryUploads: number;
+  deletedManifests: number;
+  expiredLinks: number;
   deletedBlobs: number;
   deletedBytes: number;
   deletedStaging: number;
@@ -21,8 +28,8 @@ export interface GcReport {
 const batchSize = 500;
 
 /**
- * Online garbage collector. Blobs are reference-counted from the MetaStore (no object segment and no
- * upload part names them); each candidate is re-checked and deleted under the row lock that excludes
+ * Online garbage collector. Blobs are reference-counted from the MetaStore (no object segment, upload
+ * part, repository link or registry upload chunk names them); each candidate is re-checked and deleted under the row lock that excludes
  * a concurrent ingest of the same bytes (BlobMeta.deleteIfGarbage / touch), so uploads go on meanwhile.
  * Staging keys (bytes of uploads in flight, or left by a crash) are removed once older than the grace.
  */
@@ -58,7 +65,15 @@ export class GarbageCollector {
   }
 
   private async pass(now: Date): Promise<GcReport> {
-    const report: GcReport = { expiredUploads: 0, deletedBlobs: 0, deletedBytes: 0, deletedStaging: 0 };
+    const report: GcReport = {
+      expiredUploads: 0,
+      expiredRegistryUploads: 0,
+      deletedManifests: 0,
+      expiredLinks: 0,
+      deletedBlobs: 0,
+      deletedBytes: 0,
+      deletedStaging: 0,
+    };
     const expiredBefore = new Date(now.getTime() - this.options.multipartExpiryMs);
     for (;;) {
       const uploads = await this.meta.uploads.listInitiatedBefore(expiredBefore, batchSize);
@@ -66,7 +81,28 @@ export class GarbageCollector {
       if (uploads.length < batchSize) break;
     }
 
+    const idleBefore = new Date(now.getTime() - this.options.registryUploadExpiryMs);
+    for (;;) {
+      const uploads = await this.meta.registry.listUploadsUpdatedBefore(idleBefore, batchSize);
+      for (const u of uploads) if (await this.meta.registry.deleteUpload(u.uploadId)) report.expiredRegistryUploads++;
+      if (uploads.length < batchSize) break;
+    }
+    if (this.options.untaggedManifestsMs > 0) {
+      const createdBefore = new Date(now.getTime() - this.options.untaggedManifestsMs);
+      // Deleting an index can leave its children untagged and unreferenced: the next batch sees them.
+      for (let n = batchSize; n === batchSize; ) {
+        n = await this.meta.registry.deleteUntaggedManifests(createdBefore, batchSize);
+        report.deletedManifests += n;
+      }
+    }
+
+    // Links first: a layer no manifest references is kept for the grace period (its manifest may be
+    // on the way), then unlinked; the blob itself then waits for its own grace period below.
     const touchedBefore = new Date(now.getTime() - this.options.graceMs);
+    for (let n = batchSize; n === batchSize; ) {
+      n = await this.meta.registry.expireLinks(touchedBefore, batchSize);
+      report.expiredLinks += n;
+    }
     for (;;) {
       const candidates = await this.meta.blobs.listGarbage(touchedBefore, batchSize);
       let progressed = false;
@@ -87,7 +123,7 @@ export class GarbageCollector {
         report.deletedStaging++;
       }
     }
-    if (report.deletedBlobs || report.expiredUploads || report.deletedStaging) this.log.info(report, 'garbage collected');
+    if (Object.values(report).some((n) => n > 0)) this.log.info(report, 'garbage collected');
     return report;
   }
 }

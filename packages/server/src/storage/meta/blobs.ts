@@ -1,6 +1,6 @@
 import type { ExpressionBuilder, Kysely, Selectable } from 'kysely';
-import { type BlobsTable, type Database, batches, inWriteTransaction } from './db.ts';
-import type { BlobMeta, BlobRecord } from './types.ts';
+import { type BlobsTable, type Database, batches, inReadTransaction, inWriteTransaction } from './db.ts';
+import type { BlobMeta, BlobRecord, BlobReferences } from './types.ts';
 
 export class KyselyBlobMeta implements BlobMeta {
   constructor(private readonly db: Kysely<Database>) {}
@@ -52,6 +52,49 @@ export class KyselyBlobMeta implements BlobMeta {
       return true;
     });
   }
+
+  references(digest: string, limit: number): Promise<BlobReferences> {
+    return inReadTransaction(this.db, async (trx) => {
+      const objects = await trx
+        .selectFrom('object_segments')
+        .innerJoin('objects', 'objects.id', 'object_segments.object_id')
+        .select(['objects.bucket', 'objects.key'])
+        .distinct()
+        .where('object_segments.digest', '=', digest)
+        .orderBy('objects.bucket')
+        .orderBy('objects.key')
+        .limit(limit)
+        .execute();
+      const parts = await trx
+        .selectFrom('upload_parts')
+        .innerJoin('multipart_uploads', 'multipart_uploads.upload_id', 'upload_parts.upload_id')
+        .select(['multipart_uploads.bucket', 'multipart_uploads.key', 'upload_parts.upload_id', 'upload_parts.part_number'])
+        .where('upload_parts.digest', '=', digest)
+        .limit(limit)
+        .execute();
+      const layers = await trx
+        .selectFrom('repository_blobs')
+        .select(['repository', 'digest'])
+        .where('blob', '=', digest)
+        .orderBy('repository')
+        .limit(limit)
+        .execute();
+      const uploads = await trx
+        .selectFrom('registry_upload_chunks')
+        .innerJoin('registry_uploads', 'registry_uploads.upload_id', 'registry_upload_chunks.upload_id')
+        .select(['registry_uploads.repository', 'registry_uploads.upload_id'])
+        .distinct()
+        .where('registry_upload_chunks.digest', '=', digest)
+        .limit(limit)
+        .execute();
+      return {
+        objects,
+        multipartParts: parts.map((p) => ({ bucket: p.bucket, key: p.key, uploadId: p.upload_id, partNumber: p.part_number })),
+        layers,
+        registryUploads: uploads.map((u) => ({ repository: u.repository, uploadId: u.upload_id })),
+      };
+    });
+  }
 }
 
 /**
@@ -71,12 +114,21 @@ export async function touchBlobs(db: Kysely<Database>, blobs: ReadonlyArray<{ di
   }
 }
 
-/** Not touched since the cutoff and named by no segment and no part (both NOT EXISTS use a digest index). */
+/**
+ * Not touched since the cutoff and named by no object segment, multipart part, repository link or
+ * registry upload chunk (each NOT EXISTS uses an index on the digest column).
+ */
 function isGarbage(eb: ExpressionBuilder<Database, 'blobs'>, touchedBefore: Date) {
   return eb.and([
     eb('blobs.touched_at', '<', touchedBefore.getTime()),
     eb.not(eb.exists(eb.selectFrom('object_segments').select('object_segments.seq').whereRef('object_segments.digest', '=', 'blobs.digest'))),
     eb.not(eb.exists(eb.selectFrom('upload_parts').select('upload_parts.part_number').whereRef('upload_parts.digest', '=', 'blobs.digest'))),
+    eb.not(eb.exists(eb.selectFrom('repository_blobs').select('repository_blobs.size').whereRef('repository_blobs.blob', '=', 'blobs.digest'))),
+    eb.not(
+      eb.exists(
+        eb.selectFrom('registry_upload_chunks').select('registry_upload_chunks.seq').whereRef('registry_upload_chunks.digest', '=', 'blobs.digest'),
+      ),
+    ),
   ]);
 }
 

@@ -17,6 +17,70 @@ export interface Database {
   object_segments: ObjectSegmentsTable;
   multipart_uploads: MultipartUploadsTable;
   upload_parts: UploadPartsTable;
+  repositories: RepositoriesTable;
+  repository_blobs: RepositoryBlobsTable;
+  manifests: ManifestsTable;
+  manifest_refs: ManifestRefsTable;
+  tags: TagsTable;
+  registry_uploads: RegistryUploadsTable;
+  registry_upload_chunks: RegistryUploadChunksTable;
+}
+
+export interface RepositoriesTable {
+  name: string;
+  created_at: number;
+}
+
+/** A repository's link of a client-facing digest to the stored (sha256) blob. */
+export interface RepositoryBlobsTable {
+  repository: string;
+  digest: string;
+  blob: string;
+  size: number;
+  touched_at: number;
+}
+
+export interface ManifestsTable {
+  repository: string;
+  digest: string;
+  media_type: string;
+  artifact_type: string | null;
+  subject: string | null;
+  /** JSON of the annotations map, or null. */
+  annotations: string | null;
+  size: number;
+  content: Buffer;
+  created_at: number;
+}
+
+/** What a manifest references: 'blob' (config, layers) or 'manifest' (index entries), by digest. */
+export interface ManifestRefsTable {
+  repository: string;
+  manifest: string;
+  ref: string;
+  kind: 'blob' | 'manifest';
+}
+
+export interface TagsTable {
+  repository: string;
+  name: string;
+  digest: string;
+  updated_at: number;
+}
+
+export interface RegistryUploadsTable {
+  upload_id: string;
+  repository: string;
+  created_at: number;
+  updated_at: number;
+  size: number;
+}
+
+export interface RegistryUploadChunksTable {
+  upload_id: string;
+  seq: number;
+  digest: string;
+  size: number;
 }
 
 export interface BucketsTable {
@@ -100,6 +164,8 @@ export interface DialectHooks {
   addIdColumn<TB extends string, C extends string>(table: CreateTableBuilder<TB, C>): CreateTableBuilder<TB, C | 'id'>;
   /** Text that sorts and compares as UTF-8 bytes. SQLite: 'text' (BINARY); PostgreSQL: text COLLATE "C". */
   readonly byteOrderText: ColumnType;
+  /** Binary data. SQLite: 'blob'; PostgreSQL: 'bytea'. */
+  readonly bytes: ColumnType;
 }
 
 /**

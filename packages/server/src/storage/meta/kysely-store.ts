@@ -4,8 +4,9 @@ import { KyselyBucketMeta } from './buckets.ts';
 import type { Database, DialectHooks } from './db.ts';
 import { migrate } from './migrations.ts';
 import { KyselyObjectMeta } from './objects.ts';
+import { KyselyRegistryMeta } from './registry.ts';
 import { KyselyUploadMeta } from './uploads.ts';
-import type { BlobMeta, BucketMeta, MetaStore, ObjectMeta, UploadMeta } from './types.ts';
+import type { BlobMeta, BucketMeta, MetaStore, ObjectMeta, RegistryMeta, UploadMeta } from './types.ts';
 
 /**
  * The MetaStore over any Kysely dialect. A dialect brings its Kysely instance (driver, pool,
@@ -18,6 +19,7 @@ export class KyselyMetaStore implements MetaStore {
   readonly objects: ObjectMeta;
   readonly uploads: UploadMeta;
   readonly blobs: BlobMeta;
+  readonly registry: RegistryMeta;
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -30,6 +32,7 @@ export class KyselyMetaStore implements MetaStore {
     this.objects = new KyselyObjectMeta(db);
     this.uploads = new KyselyUploadMeta(db);
     this.blobs = new KyselyBlobMeta(db);
+    this.registry = new KyselyRegistryMeta(db);
   }
 
   migrate(): Promise<void> {

@@ -98,6 +98,85 @@ export function migrations(hooks: DialectHooks): Record<string, Migration> {
         await db.schema.createIndex('upload_parts_digest').on('upload_parts').column('digest').execute();
       },
     },
+
+    '0002_registry': {
+      async up(db: Kysely<unknown>): Promise<void> {
+        await db.schema
+          .createTable('repositories')
+          .addColumn('name', byteOrderText, (col) => col.primaryKey())
+          .addColumn('created_at', 'bigint', (col) => col.notNull())
+          .execute();
+
+        await db.schema
+          .createTable('repository_blobs')
+          .addColumn('repository', byteOrderText, (col) => col.notNull().references('repositories.name'))
+          .addColumn('digest', 'text', (col) => col.notNull())
+          .addColumn('blob', 'text', (col) => col.notNull().references('blobs.digest'))
+          .addColumn('size', 'bigint', (col) => col.notNull())
+          .addColumn('touched_at', 'bigint', (col) => col.notNull())
+          .addPrimaryKeyConstraint('repository_blobs_pk', ['repository', 'digest'])
+          .execute();
+        await db.schema.createIndex('repository_blobs_blob').on('repository_blobs').column('blob').execute();
+        await db.schema.createIndex('repository_blobs_digest').on('repository_blobs').column('digest').execute();
+        await db.schema.createIndex('repository_blobs_touched_at').on('repository_blobs').column('touched_at').execute();
+
+        await db.schema
+          .createTable('manifests')
+          .addColumn('repository', byteOrderText, (col) => col.notNull().references('repositories.name'))
+          .addColumn('digest', 'text', (col) => col.notNull())
+          .addColumn('media_type', 'text', (col) => col.notNull())
+          .addColumn('artifact_type', 'text')
+          .addColumn('subject', 'text')
+          .addColumn('annotations', 'text')
+          .addColumn('size', 'bigint', (col) => col.notNull())
+          .addColumn('content', hooks.bytes, (col) => col.notNull())
+          .addColumn('created_at', 'bigint', (col) => col.notNull())
+          .addPrimaryKeyConstraint('manifests_pk', ['repository', 'digest'])
+          .execute();
+        await db.schema.createIndex('manifests_subject').on('manifests').columns(['repository', 'subject', 'created_at']).execute();
+        await db.schema.createIndex('manifests_created_at').on('manifests').column('created_at').execute();
+
+        await db.schema
+          .createTable('manifest_refs')
+          .addColumn('repository', byteOrderText, (col) => col.notNull())
+          .addColumn('manifest', 'text', (col) => col.notNull())
+          .addColumn('ref', 'text', (col) => col.notNull())
+          .addColumn('kind', 'text', (col) => col.notNull())
+          .addPrimaryKeyConstraint('manifest_refs_pk', ['repository', 'manifest', 'kind', 'ref'])
+          .execute();
+        await db.schema.createIndex('manifest_refs_ref').on('manifest_refs').columns(['repository', 'ref']).execute();
+
+        await db.schema
+          .createTable('tags')
+          .addColumn('repository', byteOrderText, (col) => col.notNull().references('repositories.name'))
+          .addColumn('name', byteOrderText, (col) => col.notNull())
+          .addColumn('digest', 'text', (col) => col.notNull())
+          .addColumn('updated_at', 'bigint', (col) => col.notNull())
+          .addPrimaryKeyConstraint('tags_pk', ['repository', 'name'])
+          .execute();
+        await db.schema.createIndex('tags_digest').on('tags').columns(['repository', 'digest']).execute();
+
+        await db.schema
+          .createTable('registry_uploads')
+          .addColumn('upload_id', byteOrderText, (col) => col.primaryKey())
+          .addColumn('repository', byteOrderText, (col) => col.notNull().references('repositories.name'))
+          .addColumn('created_at', 'bigint', (col) => col.notNull())
+          .addColumn('updated_at', 'bigint', (col) => col.notNull())
+          .addColumn('size', 'bigint', (col) => col.notNull())
+          .execute();
+        await db.schema.createIndex('registry_uploads_updated_at').on('registry_uploads').column('updated_at').execute();
+
+        await db.schema
+          .createTable('registry_upload_chunks')
+          .addColumn('upload_id', byteOrderText, (col) => col.notNull().references('registry_uploads.upload_id'))
+          .addColumn('seq', 'integer', (col) => col.notNull())
+          .addColumn('digest', 'text', (col) => col.notNull().references('blobs.digest'))
+          .addColumn('size', 'bigint', (col) => col.notNull())
+          .addPrimaryKeyConstraint('registry_upload_chunks_pk', ['upload_id', 'seq'])
+          .execute();
+        await db.schema.createIndex('registry_upload_chunks_digest').on('registry_upload_chunks').column('digest').execute();
+      },
+    },
   };
 }
 

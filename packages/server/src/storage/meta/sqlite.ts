@@ -122,6 +122,7 @@ export const sqliteHooks: DialectHooks = {
   addIdColumn: (table) => table.addColumn('id', 'integer', (col) => col.primaryKey()),
   // BINARY collation compares UTF-8 text with memcmp: byte order, as S3 lists keys.
   byteOrderText: 'text',
+  bytes: 'blob',
 };
 
 /**

@@ -11,6 +11,7 @@ export interface MetaStore {
   readonly objects: ObjectMeta;
   readonly uploads: UploadMeta;
   readonly blobs: BlobMeta;
+  readonly registry: RegistryMeta;
   /** Applies pending migrations; idempotent. */
   migrate(): Promise<void>;
   close(): Promise<void>;
@@ -195,4 +196,115 @@ export interface BlobMeta {
    * all before releasing the lock. Returns whether it deleted. If removeBytes throws, the row stays.
    */
   deleteIfGarbage(digest: string, touchedBefore: Date, removeBytes: () => Promise<void>): Promise<boolean>;
+  /** Where a stored blob is referenced, each list at most `limit` long. */
+  references(digest: string, limit: number): Promise<BlobReferences>;
+}
+
+export interface BlobReferences {
+  objects: { bucket: string; key: string }[];
+  multipartParts: { bucket: string; key: string; uploadId: string; partNumber: number }[];
+  layers: { repository: string; digest: string }[];
+  registryUploads: { repository: string; uploadId: string }[];
+}
+
+// ---------------------------------------------------------------- registry (OCI)
+
+/**
+ * A blob as a repository knows it. `digest` is the name clients use (sha256 or sha512); `blob` the
+ * stored blob (always sha256 of the same bytes), so both protocols share one copy. A link keeps its
+ * blob alive; the garbage collector removes links that no manifest of the repository names once
+ * they are older than the grace period (a pushed layer waits that long for its manifest).
+ */
+export interface LayerRecord {
+  repository: string;
+  digest: string;
+  blob: string;
+  size: number;
+  touchedAt: Date;
+}
+
+export interface ManifestRecord {
+  repository: string;
+  digest: string;
+  mediaType: string;
+  artifactType?: string;
+  /** Digest of the manifest this one refers to (OCI `subject`). */
+  subject?: string;
+  annotations?: Record<string, string>;
+  size: number;
+  /** The exact bytes pushed: a manifest's digest is over them. */
+  content: Buffer;
+  createdAt: Date;
+  /** Blob digests (config, layers) it references; each must be linked in the repository. */
+  blobs: string[];
+  /** Manifest digests (index entries) it references; each must exist in the repository. */
+  manifests: string[];
+}
+
+/** A manifest as a listing (referrers) shows it. */
+export type ManifestSummary = Omit<ManifestRecord, 'content' | 'blobs' | 'manifests'>;
+
+export interface RegistryUploadRecord {
+  uploadId: string;
+  repository: string;
+  createdAt: Date;
+  updatedAt: Date;
+  /** Bytes received so far: the sum of the chunks. */
+  size: number;
+  /** Each PATCH (or PUT body) is stored as a blob, in order. */
+  chunks: { digest: string; size: number }[];
+}
+
+export interface RegistryMeta {
+  /** Repository names in byte order after `after`, at most `limit`. */
+  listRepositories(after: string | undefined, limit: number): Promise<string[]>;
+  repositoryExists(name: string): Promise<boolean>;
+
+  /** Creates the repository if needed, upserts the link and refreshes the blob's and link's touched_at. */
+  linkBlob(link: Omit<LayerRecord, 'touchedAt'>): Promise<void>;
+  getLayer(repository: string, digest: string): Promise<LayerRecord | null>;
+  /** Any repository's link of `digest`, for a mount the client did not name a source for. */
+  findLayer(digest: string, repositories?: readonly string[]): Promise<LayerRecord | null>;
+  /** Refreshes the link's touched_at (a client that saw the blob exists will reference it soon). */
+  touchLayer(repository: string, digest: string): Promise<void>;
+  unlinkBlob(repository: string, digest: string): Promise<boolean>;
+
+  /**
+   * Atomically: checks every referenced blob is linked and every referenced manifest exists in the
+   * repository (else AstoreError('ManifestBlobUnknown') naming the first missing digest), creates the
+   * repository if needed, stores the manifest (same digest: same bytes, kept) and points `tag` at it.
+   */
+  putManifest(manifest: ManifestRecord, tag?: string): Promise<void>;
+  getManifest(repository: string, reference: { digest: string } | { tag: string }): Promise<ManifestRecord | null>;
+  /** Removes the manifest, every tag pointing at it and its references; false when absent. */
+  deleteManifest(repository: string, digest: string): Promise<boolean>;
+  deleteTag(repository: string, tag: string): Promise<boolean>;
+  /** Tags in byte order after `after`, at most `limit`; null when the repository does not exist. */
+  listTags(repository: string, after: string | undefined, limit: number): Promise<string[] | null>;
+  /** Manifests whose subject is `subject`, optionally only of one artifactType, oldest first. */
+  listReferrers(repository: string, subject: string, artifactType?: string): Promise<ManifestSummary[]>;
+
+  createUpload(upload: { uploadId: string; repository: string; createdAt: Date }): Promise<void>;
+  getUpload(uploadId: string): Promise<RegistryUploadRecord | null>;
+  /**
+   * Appends a chunk if the upload's size is still `offset` (else AstoreError('RangeNotSatisfiable')),
+   * refreshing the blob's touched_at. Throws AstoreError('BlobUploadUnknown') when the upload is gone.
+   */
+  appendChunk(uploadId: string, offset: number, chunk: { digest: string; size: number }): Promise<RegistryUploadRecord>;
+  /** Atomically removes the upload and links its result; BlobUploadUnknown when it is gone. */
+  completeUpload(uploadId: string, link: Omit<LayerRecord, 'touchedAt'>): Promise<void>;
+  deleteUpload(uploadId: string): Promise<boolean>;
+  /** Uploads untouched since `before`, for expiry by the garbage collector. */
+  listUploadsUpdatedBefore(before: Date, limit: number): Promise<{ uploadId: string }[]>;
+
+  /**
+   * Garbage collection of the registry's own rows, each batch one transaction and re-checked in it:
+   * links older than `before` that no manifest of the repository references; returns how many went.
+   */
+  expireLinks(before: Date, limit: number): Promise<number>;
+  /**
+   * Manifests created before `before` that no tag points at, no other manifest of the repository
+   * references, and whose subject (if any) is gone from the repository; returns how many went.
+   */
+  deleteUntaggedManifests(before: Date, limit: number): Promise<number>;
 }

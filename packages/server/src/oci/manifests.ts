@@ -1,0 +1,86 @@
+import { AstoreError } from '../core/errors.ts';
+import type { Page } from '../core/registry/manifests.ts';
+import { mediaTypes } from '../core/registry/manifest-format.ts';
+import type { OciCall } from './router.ts';
+
+/** Page size when the client gives no `n`, and the most one page holds. */
+const defaultPageSize = 1000;
+const maxPageSize = 10000;
+
+export async function getManifest({ req, reply, options, name, ref }: OciCall): Promise<unknown> {
+  const manifest = await options.manifests.get(name, ref);
+  reply
+    .header('content-type', manifest.mediaType)
+    .header('docker-content-digest', manifest.digest)
+    .header('etag', `"${manifest.digest}"`)
+    .header('content-length', manifest.size);
+  return req.method === 'HEAD' ? reply.send() : reply.send(manifest.content);
+}
+
+export async function putManifest({ req, reply, options, name, ref, signal }: OciCall): Promise<unknown> {
+  const content = await readBody(req.raw, options.manifests.maxBytes, signal);
+  const result = await options.manifests.put(name, ref, req.headers['content-type'], content);
+  reply
+    .code(201)
+    .header('location', `/v2/${name}/manifests/${result.digest}`)
+    .header('docker-content-digest', result.digest)
+    .header('content-length', 0);
+  if (result.subject !== undefined) reply.header('oci-subject', result.subject);
+  return reply.send();
+}
+
+export async function deleteManifest({ reply, options, name, ref }: OciCall): Promise<unknown> {
+  await options.manifests.delete(name, ref);
+  return reply.code(202).header('content-length', 0).send();
+}
+
+export async function listTags(call: OciCall): Promise<unknown> {
+  const { n, last } = pageQuery(call);
+  const page = await call.options.manifests.tags(call.name, n, last);
+  linkNext(call, `/v2/${call.name}/tags/list`, n, page);
+  return call.reply.type('application/json').send({ name: call.name, tags: page.items });
+}
+
+export async function catalog(call: OciCall): Promise<unknown> {
+  const { n, last } = pageQuery(call);
+  const page = await call.options.manifests.catalog(n, last);
+  linkNext(call, '/v2/_catalog', n, page);
+  return call.reply.type('application/json').send({ repositories: page.items });
+}
+
+export async function referrers({ reply, options, query, name, ref }: OciCall): Promise<unknown> {
+  const artifactType = query.get('artifactType') ?? undefined;
+  const { index, filtered } = await options.manifests.referrers(name, ref, artifactType);
+  if (filtered) reply.header('oci-filters-applied', 'artifactType');
+  return reply.header('content-type', mediaTypes.ociIndex).send(Buffer.from(JSON.stringify(index)));
+}
+
+function pageQuery({ query }: OciCall): { n: number; last?: string } {
+  const raw = query.get('n');
+  let n = defaultPageSize;
+  if (raw !== null && raw !== '') {
+    if (!/^\d+$/.test(raw)) throw new AstoreError('Unsupported', `n must be a non-negative integer, not ${JSON.stringify(raw)}`);
+    n = Math.min(Number(raw), maxPageSize);
+  }
+  return { n, last: query.get('last') ?? undefined };
+}
+
+/** RFC 5988 `Link` to the next page, as the distribution spec pages tags and the catalog. */
+function linkNext({ reply }: OciCall, path: string, n: number, page: Page<string>): void {
+  if (page.next === undefined) return;
+  const next = new URLSearchParams({ n: String(n), last: page.next });
+  reply.header('link', `<${path}?${next.toString()}>; rel="next"`);
+}
+
+/** Reads a whole (small) body; MANIFEST too large is refused while it streams. */
+async function readBody(stream: NodeJS.ReadableStream, maxBytes: number, signal: AbortSignal): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stream) {
+    signal.throwIfAborted();
+    size += (chunk as Buffer).length;
+    if (size > maxBytes) throw new AstoreError('ManifestTooLarge', `the manifest exceeds the limit of ${maxBytes} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
