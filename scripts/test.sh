@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what the tests need (npm dependencies, the S3 clients) and runs every test:
+# Installs what the tests need (npm dependencies, the S3 and registry clients) and runs every test:
 # unit tests beside the code, integration and end-to-end tests under test/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +10,10 @@ fi
 
 # aws-cli and boto3 in a cached venv; exports ASTORE_TEST_AWS and ASTORE_TEST_PYTHON.
 source scripts/setup-test-tools.sh
+# The OCI conformance suite and the registry clients, built once into the tools cache (ASTORE_TEST_*).
+source scripts/install-oci-tools.sh conformance oras crane regctl helm
+# skopeo from Debian's packages; exports ASTORE_TEST_SKOPEO.
+source scripts/install-skopeo.sh
 
 npm run typecheck
 

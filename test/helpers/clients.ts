@@ -1,13 +1,24 @@
 import { execFile } from 'node:child_process';
 
+export type TestTool =
+  | 'ASTORE_TEST_AWS'
+  | 'ASTORE_TEST_PYTHON'
+  | 'ASTORE_TEST_CONFORMANCE'
+  | 'ASTORE_TEST_ORAS'
+  | 'ASTORE_TEST_CRANE'
+  | 'ASTORE_TEST_REGCTL'
+  | 'ASTORE_TEST_HELM'
+  | 'ASTORE_TEST_SKOPEO';
+
 /**
- * The real S3 clients installed by scripts/setup-test-tools.sh. A missing client fails the test
- * loudly: end-to-end tests never skip.
+ * The real clients installed by the test setup (scripts/setup-test-tools.sh for aws-cli and boto3,
+ * scripts/install-oci-tools.sh for the registry clients). A missing client fails the test loudly:
+ * end-to-end tests never skip.
  */
-export function requireTool(envName: 'ASTORE_TEST_AWS' | 'ASTORE_TEST_PYTHON'): string {
+export function requireTool(envName: TestTool): string {
   const path = process.env[envName];
   if (!path) {
-    throw new Error(`${envName} is not set: run the tests through \`npm test\`, which installs aws-cli and boto3 (scripts/setup-test-tools.sh)`);
+    throw new Error(`${envName} is not set: run the tests through \`npm test\`, which installs the clients (scripts/setup-test-tools.sh, scripts/install-oci-tools.sh)`);
   }
   return path;
 }

@@ -17,9 +17,10 @@ export async function getManifest({ req, reply, options, name, ref }: OciCall): 
   return req.method === 'HEAD' ? reply.send() : reply.send(manifest.content);
 }
 
-export async function putManifest({ req, reply, options, name, ref, signal }: OciCall): Promise<unknown> {
+export async function putManifest({ req, reply, options, query, name, ref, signal }: OciCall): Promise<unknown> {
   const content = await readBody(req.raw, options.manifests.maxBytes, signal);
-  const result = await options.manifests.put(name, ref, req.headers['content-type'], content);
+  const result = await options.manifests.put(name, ref, req.headers['content-type'], content, query.getAll('tag'));
+  if (query.has('tag')) reply.header('oci-tag', result.tags.join(', '));
   reply
     .code(201)
     .header('location', `/v2/${name}/manifests/${result.digest}`)

@@ -1,7 +1,7 @@
 import type { ManifestRecord, ManifestSummary, MetaStore } from '../../storage/meta/types.ts';
 import { AstoreError } from '../errors.ts';
 import { mediaTypes, parseManifest } from './manifest-format.ts';
-import { digestOf, parseDigest, parseReference } from './references.ts';
+import { digestOf, parseDigest, parseReference, validateTag } from './references.ts';
 
 export interface ManifestOptions {
   maxManifestBytes: number;
@@ -10,6 +10,8 @@ export interface ManifestOptions {
 export interface PutManifestResult {
   digest: string;
   subject?: string;
+  /** The tags now pointing at it. */
+  tags: string[];
 }
 
 export interface Page<T> {
@@ -30,15 +32,17 @@ export class ManifestService {
   }
 
   /**
-   * Stores a manifest pushed to `reference` (a tag, or the digest it must have). Its digest is over the
+   * Stores a manifest pushed to `reference` (a tag, or the digest it must have), also tagged with
+   * `extraTags` (the `tag` query parameters of a push by digest). Its digest is over the
    * exact bytes: sha256, or the algorithm of the digest it was pushed by. Every blob and manifest it
    * references must already be in the repository.
    */
-  async put(repository: string, reference: string, contentType: string | undefined, content: Buffer): Promise<PutManifestResult> {
+  async put(repository: string, reference: string, contentType: string | undefined, content: Buffer, extraTags: readonly string[] = []): Promise<PutManifestResult> {
     if (content.length > this.options.maxManifestBytes) {
       throw new AstoreError('ManifestTooLarge', `the manifest has ${content.length} bytes; the limit is ${this.options.maxManifestBytes}`);
     }
     const ref = parseReference(reference);
+    const tags = [...('tag' in ref ? [ref.tag] : []), ...extraTags.map(validateTag)];
     const algorithm = 'digest' in ref ? parseDigest(ref.digest).algorithm : 'sha256';
     const digest = digestOf(algorithm, content);
     if ('digest' in ref && ref.digest !== digest) {
@@ -58,8 +62,8 @@ export class ManifestService {
       blobs: parsed.blobs,
       manifests: parsed.manifests,
     };
-    await this.meta.registry.putManifest(record, 'tag' in ref ? ref.tag : undefined);
-    return { digest, subject: parsed.subject };
+    await this.meta.registry.putManifest(record, tags);
+    return { digest, subject: parsed.subject, tags };
   }
 
   async get(repository: string, reference: string): Promise<ManifestRecord> {

@@ -56,7 +56,7 @@ export class KyselyRegistryMeta implements RegistryMeta {
 
   // ------------------------------------------------------------ manifests and tags
 
-  putManifest(manifest: ManifestRecord, tag?: string): Promise<void> {
+  putManifest(manifest: ManifestRecord, tags: readonly string[] = []): Promise<void> {
     return inWriteTransaction(this.db, async (trx) => {
       const { repository } = manifest;
       await ensureRepository(trx, repository, manifest.createdAt.getTime());
@@ -97,7 +97,7 @@ export class KyselyRegistryMeta implements RegistryMeta {
         // Pushed again: keep it from being collected as an untagged leftover meanwhile.
         await trx.updateTable('manifests').set({ created_at: manifest.createdAt.getTime() }).where('repository', '=', repository).where('digest', '=', manifest.digest).execute();
       }
-      if (tag !== undefined) {
+      for (const tag of new Set(tags)) {
         await trx
           .insertInto('tags')
           .values({ repository, name: tag, digest: manifest.digest, updated_at: manifest.createdAt.getTime() })

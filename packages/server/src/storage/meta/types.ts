@@ -272,9 +272,9 @@ export interface RegistryMeta {
   /**
    * Atomically: checks every referenced blob is linked and every referenced manifest exists in the
    * repository (else AstoreError('ManifestBlobUnknown') naming the first missing digest), creates the
-   * repository if needed, stores the manifest (same digest: same bytes, kept) and points `tag` at it.
+   * repository if needed, stores the manifest (same digest: same bytes, kept) and points `tags` at it.
    */
-  putManifest(manifest: ManifestRecord, tag?: string): Promise<void>;
+  putManifest(manifest: ManifestRecord, tags?: readonly string[]): Promise<void>;
   getManifest(repository: string, reference: { digest: string } | { tag: string }): Promise<ManifestRecord | null>;
   /** Removes the manifest, every tag pointing at it and its references; false when absent. */
   deleteManifest(repository: string, digest: string): Promise<boolean>;
