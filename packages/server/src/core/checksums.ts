@@ -60,6 +60,7 @@ export interface ContentDigests {
   /** "sha256:<hex>", the blob's name. */
   digest: string;
   sha256Hex: string;
+  /** '' when not computed (IngestOptions.md5 false). */
   md5Hex: string;
   /** base64 digests for the requested S3 checksum algorithms. */
   checksums: Partial<Record<ChecksumAlgorithm, string>>;
@@ -72,7 +73,7 @@ export interface ContentDigests {
  */
 export class ContentHasher extends Transform {
   private readonly sha256 = createHash('sha256');
-  private readonly md5 = createHash('md5');
+  private readonly md5: Hash | undefined;
   private readonly extra: [ChecksumAlgorithm, Checksummer][];
   private size = 0;
   private result: ContentDigests | undefined;
@@ -80,8 +81,11 @@ export class ContentHasher extends Transform {
   constructor(
     algorithms: Iterable<ChecksumAlgorithm> = [],
     private readonly maxBytes = Number.POSITIVE_INFINITY,
+    /** The MD5 costs more than the sha256 (on CPUs with SHA extensions); only S3 ETags need it. */
+    md5 = true,
   ) {
     super();
+    this.md5 = md5 ? createHash('md5') : undefined;
     this.extra = [...new Set(algorithms)].map((a) => [a, createChecksummer(a)]);
   }
 
@@ -92,7 +96,7 @@ export class ContentHasher extends Transform {
       return;
     }
     this.sha256.update(chunk);
-    this.md5.update(chunk);
+    this.md5?.update(chunk);
     for (const [, c] of this.extra) c.update(chunk);
     done(null, chunk);
   }
@@ -103,7 +107,7 @@ export class ContentHasher extends Transform {
       size: this.size,
       digest: `sha256:${sha256Hex}`,
       sha256Hex,
-      md5Hex: this.md5.digest('hex'),
+      md5Hex: this.md5?.digest('hex') ?? '',
       checksums: Object.fromEntries(this.extra.map(([a, c]) => [a, c.digest().toString('base64')])),
     };
     done();

@@ -18,6 +18,8 @@ export interface IngestOptions {
   algorithms?: Iterable<ChecksumAlgorithm>;
   /** Refuses the content (throws) before it is stored, e.g. on a checksum mismatch. */
   verify?: (digests: ContentDigests) => void | Promise<void>;
+  /** Compute the MD5 (S3 ETags need it; default true). */
+  md5?: boolean;
   /** Bodies longer than this are refused with EntityTooLarge, while streaming. */
   maxBytes?: number;
   signal?: AbortSignal;
@@ -41,7 +43,7 @@ export class ContentStore {
 
   async ingest(body: Readable, options: IngestOptions = {}): Promise<ContentDigests> {
     const stagingKey = `${stagingPrefix}${randomUUID()}`;
-    const hasher = new ContentHasher(options.algorithms, options.maxBytes);
+    const hasher = new ContentHasher(options.algorithms, options.maxBytes, options.md5 ?? true);
     pipeline(body, hasher, () => {});
     try {
       await this.blobs.put(stagingKey, hasher, options.signal);

@@ -102,6 +102,7 @@ export class RegistryBlobService {
     }
     const maxBytes = this.options.maxBlobBytes - upload.size;
     const stored = await this.content.ingest(body, {
+      md5: false,
       maxBytes,
       signal,
       verify: ({ size }) => {
@@ -145,6 +146,7 @@ export class RegistryBlobService {
     const expected = parseDigest(digest);
     const tap = expected.algorithm === 'sha256' ? undefined : new HashTap(expected.algorithm);
     const stored = await this.content.ingest(tap ? through(body, tap) : body, {
+      md5: false,
       maxBytes: this.options.maxBlobBytes,
       signal,
       verify: (digests) => {
@@ -176,12 +178,13 @@ export class RegistryBlobService {
       if (tap.digest() !== expected) throw mismatch(tap.digest());
       return only;
     }
-    const tap = new HashTap(algorithm);
+    const tap = algorithm === 'sha256' ? undefined : new HashTap(algorithm);
     const source = upload.chunks.length === 0 ? Readable.from([]) : await this.content.read(upload.chunks, undefined, signal);
-    const stored = await this.content.ingest(through(source, tap), {
+    const stored = await this.content.ingest(tap ? through(source, tap) : source, {
+      md5: false,
       signal,
       verify: (digests) => {
-        const actual = algorithm === 'sha256' ? digests.digest : tap.digest();
+        const actual = tap ? tap.digest() : digests.digest;
         if (actual !== expected) throw mismatch(actual);
       },
     });
