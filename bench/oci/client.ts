@@ -61,25 +61,39 @@ export class OciClient {
     const startBody = await readText(start);
     const location = start.headers.location;
     if (start.statusCode !== 202 || location === undefined) {
-      throw new OciRequestError(start.statusCode ?? 0, 'POST', `/v2/${repo}/blobs/uploads/`, startBody || 'no Location');
+      const status = start.statusCode ?? 0;
+      throw new OciRequestError(status, 'POST', `/v2/${repo}/blobs/uploads/`, startBody || 'no Location');
     }
     // The Location may be relative or absolute and may carry a query of its own (Distribution's _state).
     const upload = new URL(location, this.target.base);
     const putPath = `${upload.pathname}${upload.search}${upload.search ? '&' : '?'}digest=${blob.digest}`;
     const body: Body = 'bytes' in blob ? { bytes: blob.bytes } : { path: blob.path, size: blob.size };
-    await this.expect(agent, 'PUT', putPath, [201], { 'content-type': 'application/octet-stream' }, body, signal, upload);
+    const headers = { 'content-type': 'application/octet-stream' };
+    await this.expect(agent, 'PUT', putPath, [201], headers, body, signal, upload);
     return true;
   }
 
   /** PUT of an image manifest; resolves with its digest (sha256 of the bytes sent). */
-  async putManifest(agent: http.Agent, repo: string, tag: string, bytes: Buffer, signal?: AbortSignal): Promise<string> {
+  async putManifest(
+    agent: http.Agent,
+    repo: string,
+    tag: string,
+    bytes: Buffer,
+    signal?: AbortSignal,
+  ): Promise<string> {
     const headers = { 'content-type': MANIFEST_MEDIA_TYPE };
     await this.expect(agent, 'PUT', `/v2/${repo}/manifests/${tag}`, [201], headers, { bytes }, signal);
     return sha256Digest(bytes);
   }
 
   /** GET of a manifest by tag; throws unless its bytes hash to `digest`. */
-  async getManifest(agent: http.Agent, repo: string, tag: string, digest: string, signal?: AbortSignal): Promise<Buffer> {
+  async getManifest(
+    agent: http.Agent,
+    repo: string,
+    tag: string,
+    digest: string,
+    signal?: AbortSignal,
+  ): Promise<Buffer> {
     const path = `/v2/${repo}/manifests/${tag}`;
     const res = await this.send(agent, 'GET', path, { accept: MANIFEST_MEDIA_TYPE }, undefined, signal);
     const bytes = await readAll(res);

@@ -62,4 +62,5 @@ for (const set of IMAGE_SETS) {
 }
 await writeFile(args.out, `${JSON.stringify(images, null, 2)}\n`);
 const total = Object.values(images.sets).flat().reduce((sum, l) => sum + l.size, 0);
-process.stderr.write(`[layers] ${(total / CHUNK).toFixed(0)} MiB of layers in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+const seconds = (Date.now() - started) / 1000;
+process.stderr.write(`[layers] ${(total / CHUNK).toFixed(0)} MiB of layers in ${seconds.toFixed(1)} s\n`);

@@ -51,8 +51,8 @@ export async function pushImage(
     });
     if (phase.completed === layers.length) {
       try {
-        const digest = await ctx.client.putManifest(agent, repo, 'latest', manifest, AbortSignal.timeout(SMALL_REQUEST_MS));
-        pushed.push({ tag: 'latest', digest });
+        const signal = AbortSignal.timeout(SMALL_REQUEST_MS);
+        pushed.push({ tag: 'latest', digest: await ctx.client.putManifest(agent, repo, 'latest', manifest, signal) });
       } catch (err) {
         recordError(phase, err);
       }
@@ -72,9 +72,10 @@ export async function pullImage(
   if (image === undefined) throw new Error('the push phase stored no image');
   return measured(ctx, spec.concurrency, async (agent) => {
     const start = performance.now();
-    const manifest = await ctx.client.getManifest(agent, repo, image.tag, image.digest, AbortSignal.timeout(SMALL_REQUEST_MS));
+    const signal = AbortSignal.timeout(SMALL_REQUEST_MS);
+    const manifest = await ctx.client.getManifest(agent, repo, image.tag, image.digest, signal);
     const [config, ...layers] = blobsOf(manifest);
-    if (config !== undefined) await ctx.client.pullBlob(agent, repo, config, AbortSignal.timeout(SMALL_REQUEST_MS));
+    if (config !== undefined) await ctx.client.pullBlob(agent, repo, config, signal);
     const pool: PoolOptions = { ...poolOf(spec), maxOps: layers.length };
     const phase = await runPool(`pull ${spec.id}`, 'GET', spec, pool, async (index, signal) => {
       const layer = layers[index];

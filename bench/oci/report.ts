@@ -103,7 +103,8 @@ const lines: string[] = [];
 if (existsSync(join(dir, 'machine.md'))) lines.push(readFileSync(join(dir, 'machine.md'), 'utf8').trimEnd(), '');
 
 lines.push(
-  '| workload | astore | Distribution | loopback HTTP | astore/Distribution | astore/loopback | astore RSS | Distribution RSS |',
+  '| workload | astore | Distribution | loopback HTTP | astore/Distribution | astore/loopback | astore RSS | ' +
+    'Distribution RSS |',
   '|---|---|---|---|---|---|---|---|',
 );
 for (const name of order) {

@@ -135,7 +135,11 @@ if [[ "$targets" == *,astore,* ]]; then
 fi
 
 # Plumbing only: porcelain `git diff` may rewrite .git/index, which can collide with a commit in progress.
-revision="${BENCH_REVISION:-$(git rev-parse --short HEAD 2>/dev/null || echo '?')$(GIT_OPTIONAL_LOCKS=0 git diff-index --quiet HEAD -- 2>/dev/null || echo ' + uncommitted changes')}"
+revision="${BENCH_REVISION:-}"
+if [ -z "$revision" ]; then
+  revision="$(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+  GIT_OPTIONAL_LOCKS=0 git diff-index --quiet HEAD -- 2>/dev/null || revision+=" + uncommitted changes"
+fi
 
 # --- Machine description ----------------------------------------------------------------------------
 {

@@ -1,16 +1,17 @@
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { requireTool, run, type RunResult, type TestTool } from './clients.ts';
+import { sha256Digest } from './registry-http.ts';
 import { accessKeyId, secretKey, startServer, type TestServer } from './server.ts';
 
 /**
  * Registry clients (oras, crane, regctl, helm, skopeo) against a test server. Every client keeps its
- * state in the fixture's work dir, never in $HOME: the environment points HOME, DOCKER_CONFIG (with the
- * server's credentials in config.json, which all five read), REGCTL_CONFIG, HELM_* and XDG_* there.
+ * state in the fixture's work dir, never in $HOME: the environment points HOME, DOCKER_CONFIG and
+ * REGISTRY_AUTH_FILE (a config.json with the server's credentials, which oras, crane and skopeo read),
+ * REGCTL_CONFIG, HELM_* and XDG_* there.
  */
 export interface OciFixture {
   server: TestServer;
@@ -30,7 +31,13 @@ export function basicAuth(user = accessKeyId, password = secretKey): string {
 /** A fresh server and work dir, with a docker config.json holding the server's credentials. */
 export async function openOciFixture(name: string): Promise<OciFixture> {
   const work = await mkdtemp(join(tmpdir(), `astore-oci-${name}-`));
-  const server = await startServer();
+  let server: TestServer;
+  try {
+    server = await startServer();
+  } catch (err) {
+    await rm(work, { recursive: true, force: true });
+    throw err;
+  }
   const registry = `127.0.0.1:${server.port}`;
   const dockerConfig = join(work, 'docker');
   await mkdir(dockerConfig, { recursive: true });
@@ -116,8 +123,6 @@ export function registryFetch(fixture: OciFixture, path: string, init: RequestIn
   if (auth) headers.set('authorization', basicAuth());
   return fetch(`${fixture.server.endpoint}${path}`, { ...rest, headers });
 }
-
-export const sha256Digest = (data: Uint8Array): string => `sha256:${createHash('sha256').update(data).digest('hex')}`;
 
 // --- tar archives, written and read here independently of the clients ------------------------------
 
@@ -207,20 +212,46 @@ export function buildOciImage(layers: Array<Record<string, string | Buffer>>, an
   return { mediaType, manifest, manifestDigest: sha256Digest(manifest), configDigest, layers: built, blobs };
 }
 
+export interface OciIndex {
+  mediaType: 'application/vnd.oci.image.index.v1+json';
+  manifest: Buffer;
+  manifestDigest: string;
+  images: OciImage[];
+}
+
+/** An OCI image index of `images`, each with its platform. */
+export function buildOciIndex(images: Array<{ image: OciImage; os: string; architecture: string }>): OciIndex {
+  const mediaType = 'application/vnd.oci.image.index.v1+json';
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType,
+      manifests: images.map(({ image, os, architecture }) => ({
+        mediaType: image.mediaType,
+        digest: image.manifestDigest,
+        size: image.manifest.length,
+        platform: { architecture, os },
+      })),
+    }),
+  );
+  return { mediaType, manifest, manifestDigest: sha256Digest(manifest), images: images.map((i) => i.image) };
+}
+
 const refNameAnnotation = 'org.opencontainers.image.ref.name';
 
-/** Writes `image` as an OCI image layout in `dir` (created), its manifest tagged `tag` in index.json. */
-export async function writeOciLayout(dir: string, image: OciImage, tag: string): Promise<void> {
+/** Writes `root` (an image, or an index and its images) as an OCI image layout in `dir`, tagged `tag` in index.json. */
+export async function writeOciLayout(dir: string, root: OciImage | OciIndex, tag: string): Promise<void> {
   const blobDir = join(dir, 'blobs', 'sha256');
   await mkdir(blobDir, { recursive: true });
   await writeFile(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
-  for (const [digest, data] of [...image.blobs, [image.manifestDigest, image.manifest] as const]) {
-    await writeFile(join(blobDir, digest.slice('sha256:'.length)), data);
-  }
+  const images = 'images' in root ? root.images : [root];
+  const blobs: Array<readonly [string, Buffer]> = [[root.manifestDigest, root.manifest]];
+  for (const image of images) blobs.push(...image.blobs, [image.manifestDigest, image.manifest]);
+  for (const [digest, data] of blobs) await writeFile(join(blobDir, digest.slice('sha256:'.length)), data);
   const index = {
     schemaVersion: 2,
     mediaType: 'application/vnd.oci.image.index.v1+json',
-    manifests: [{ mediaType: image.mediaType, digest: image.manifestDigest, size: image.manifest.length, annotations: { [refNameAnnotation]: tag } }],
+    manifests: [{ mediaType: root.mediaType, digest: root.manifestDigest, size: root.manifest.length, annotations: { [refNameAnnotation]: tag } }],
   };
   await writeFile(join(dir, 'index.json'), JSON.stringify(index));
 }

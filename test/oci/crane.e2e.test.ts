@@ -4,7 +4,8 @@ import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { closeOciFixture, openCli, openOciFixture, sha256Digest, tarArchive, untar, type Cli, type OciFixture } from '../helpers/oci.ts';
+import { closeOciFixture, openCli, openOciFixture, tarArchive, untar, type Cli, type OciFixture } from '../helpers/oci.ts';
+import { sha256Digest } from '../helpers/registry-http.ts';
 
 /**
  * crane 0.22.1 (go-containerregistry) end to end over plain HTTP (`--insecure`) with basic auth from a
@@ -40,7 +41,7 @@ before(async () => {
   const manifest = await manifestOf(ref('crane/app:v1'));
   app = { ref: ref('crane/app:v1'), digest: await digestOf(ref('crane/app:v1')), layerDigest: manifest.layers[0]!.digest, configDigest: manifest.config.digest };
 });
-after(() => closeOciFixture({ server: fixture?.server, work: fixture?.work }));
+after(() => closeOciFixture(fixture ?? {}));
 
 describe('crane: push and pull', () => {
   test("push of the tarball: the registry serves a docker manifest with the tarball's config and layer", async () => {

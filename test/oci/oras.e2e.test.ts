@@ -4,7 +4,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { accessKeyId } from '../helpers/server.ts';
-import { closeOciFixture, openCli, openOciFixture, registryFetch, sha256Digest, type Cli, type OciFixture } from '../helpers/oci.ts';
+import { closeOciFixture, openCli, openOciFixture, registryFetch, type Cli, type OciFixture } from '../helpers/oci.ts';
+import { sha256Digest } from '../helpers/registry-http.ts';
 
 /**
  * oras 1.3.6 end to end over plain HTTP with basic auth from a docker config.json: push and pull of
@@ -45,7 +46,7 @@ before(async () => {
     await oras.ok(['attach', '--plain-http', '--format', 'json', '--artifact-type', 'application/spdx+json', ref, 'sbom.spdx.json:application/spdx+json'], { cwd: source }),
   ) as PushOutput;
 });
-after(() => closeOciFixture({ server: fixture?.server, work: fixture?.work }));
+after(() => closeOciFixture(fixture ?? {}));
 
 describe('oras: push and pull', () => {
   test('pull into a fresh dir gives back both pushed files byte for byte', async () => {
@@ -105,6 +106,19 @@ describe('oras: referrers', () => {
     const manifest = JSON.parse(raw) as { subject: { digest: string }; layers: Array<{ digest: string }> };
     assert.equal(manifest.subject.digest, pushed.digest);
     assert.deepEqual(manifest.layers.map((l) => l.digest), [sha256Digest(sbom)]);
+  });
+});
+
+describe('oras: copy', () => {
+  test('cp -r to another repository mounts the blobs and brings the SBOM referrer along', async () => {
+    const result = await oras.run(['cp', '-r', '--from-plain-http', '--to-plain-http', `${fixture.registry}/${repository}:v1`, `${fixture.registry}/oras/copy:v1`]);
+    assert.equal(result.code, 0, result.stderr);
+    for (const digest of [...Object.values(files).map(sha256Digest), sha256Digest(sbom)]) {
+      assert.match(result.stdout, new RegExp(`^Mounted +${digest.slice('sha256:'.length, 'sha256:'.length + 12)} `, 'm'), `blob ${digest} mounted`);
+    }
+    const tree = JSON.parse(await oras.ok(['discover', '--plain-http', '--format', 'json', `${fixture.registry}/oras/copy:v1`])) as { digest: string; referrers: Array<{ digest: string }> };
+    assert.equal(tree.digest, pushed.digest);
+    assert.deepEqual(tree.referrers.map((r) => r.digest), [attached.digest]);
   });
 });
 

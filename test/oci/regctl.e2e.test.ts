@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { accessKeyId, secretKey } from '../helpers/server.ts';
-import { buildOciImage, closeOciFixture, openCli, openOciFixture, sha256Digest, writeOciLayout, type Cli, type OciFixture, type OciImage } from '../helpers/oci.ts';
+import { buildOciImage, closeOciFixture, openCli, openOciFixture, writeOciLayout, type Cli, type OciFixture, type OciImage } from '../helpers/oci.ts';
+import { sha256Digest } from '../helpers/registry-http.ts';
 
 /**
  * regctl 0.11.7 (regclient) end to end over plain HTTP, logged in with `regctl registry login`: image
@@ -34,7 +35,7 @@ before(async () => {
   assert.equal(copy.code, 0, copy.stderr);
   seedLog = copy.stderr;
 });
-after(() => closeOciFixture({ server: fixture?.server, work: fixture?.work }));
+after(() => closeOciFixture(fixture ?? {}));
 
 describe('regctl: login', () => {
   test('registry login with a wrong password exits non-zero: unauthorized', async () => {

@@ -6,18 +6,19 @@ import { join } from 'node:path';
 import { accessKeyId, secretKey } from '../helpers/server.ts';
 import {
   buildOciImage,
+  buildOciIndex,
   closeOciFixture,
   openCli,
   openOciFixture,
   readOciLayoutBlob,
   readOciLayoutIndex,
   registryFetch,
-  sha256Digest,
   writeOciLayout,
   type Cli,
   type OciFixture,
   type OciImage,
 } from '../helpers/oci.ts';
+import { sha256Digest } from '../helpers/registry-http.ts';
 
 /**
  * skopeo 1.9.3 (containers/image) end to end over plain HTTP with explicit credentials: an OCI image
@@ -45,7 +46,7 @@ before(async () => {
   image = buildOciImage([{ 'app/run.sh': '#!/bin/sh\necho skopeo\n' }, { 'app/data.bin': randomBytes(48 * 1024) }], { 'org.opencontainers.image.title': 'skopeo fixture' });
   await writeOciLayout(join(fixture.work, 'source-layout'), image, 'v1');
 });
-after(() => closeOciFixture({ server: fixture?.server, work: fixture?.work }));
+after(() => closeOciFixture(fixture ?? {}));
 
 describe('skopeo: OCI layout ⇄ astore', () => {
   test('copy from an OCI layout dir to astore: inspect --raw serves the manifest with its digest, blobs byte for byte', async () => {
@@ -78,6 +79,26 @@ describe('skopeo: OCI layout ⇄ astore', () => {
     assert.equal(sha256Digest(await rawManifest('skopeo/round-trip:v2')), image.manifestDigest);
     const tags = JSON.parse(await skopeo.ok([...policy, 'list-tags', '--tls-verify=false', '--creds', creds, ref('skopeo/round-trip')])) as { Tags: string[] };
     assert.deepEqual(tags.Tags, ['v2']);
+  });
+});
+
+describe('skopeo: image index', () => {
+  test('copy --all of an index from a layout keeps the index and its images; delete removes the index', async () => {
+    const arm64 = buildOciImage([{ 'app/run.sh': '#!/bin/sh\necho arm64\n' }]);
+    const index = buildOciIndex([
+      { image, os: 'linux', architecture: 'amd64' },
+      { image: arm64, os: 'linux', architecture: 'arm64' },
+    ]);
+    await writeOciLayout(join(fixture.work, 'index-layout'), index, 'multi');
+    await skopeo.ok([...policy, 'copy', '--all', '--dest-tls-verify=false', '--dest-creds', creds, `oci:${join(fixture.work, 'index-layout')}:multi`, ref('skopeo/multi:v1')]);
+    assert.ok((await rawManifest('skopeo/multi:v1')).equals(index.manifest), 'the index bytes are unchanged');
+    for (const child of [image, arm64]) assert.ok((await rawManifest(`skopeo/multi@${child.manifestDigest}`)).equals(child.manifest), `image ${child.manifestDigest}`);
+
+    await skopeo.ok([...policy, 'delete', '--tls-verify=false', '--creds', creds, ref('skopeo/multi:v1')]);
+    const gone = await skopeo.fails([...policy, 'inspect', '--raw', '--tls-verify=false', '--creds', creds, ref('skopeo/multi:v1')]);
+    assert.match(gone.stderr, /manifest unknown/i);
+    const byDigest = await registryFetch(fixture, `/v2/skopeo/multi/manifests/${index.manifestDigest}`, { method: 'HEAD' });
+    assert.equal(byDigest.status, 404, 'skopeo delete removes the index by digest');
   });
 });
 

@@ -3,7 +3,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { App } from './app.ts';
 import type { Credential } from './s3/auth/sigv4.ts';
 import { sendS3Error } from './s3/errors.ts';
-import { s3Routes } from './s3/router.ts';
+import { type S3Options, isS3Request, s3Handler, s3Routes } from './s3/router.ts';
 import { ociRoutes } from './oci/router.ts';
 import { apiRoutes } from './api/router.ts';
 import { AstoreError } from './core/errors.ts';
@@ -66,9 +66,7 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
     realm: 'astore',
   };
   // The registry's and the API's routes are more specific than S3's `/*`: the router prefers them.
-  await server.register(ociRoutes, { blobs: app.registryBlobs, manifests: app.manifests, autoMount: config.oci.autoMount, auth: basicAuth });
-  await server.register(apiRoutes, { meta: app.meta, gc: app.gc, auth: { ...basicAuth, anonymousPullRepositories: [] } });
-  await server.register(s3Routes, {
+  const s3Options: S3Options = {
     services: {
       buckets: app.buckets,
       objects: app.objects,
@@ -82,6 +80,15 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
     maxClockSkewSeconds: config.s3.maxClockSkewSeconds,
     anonymousReadBuckets: config.s3.anonymousReadBuckets,
     maxHeaderBytes: config.server.maxHeaderBytes,
+  };
+  await server.register(ociRoutes, {
+    blobs: app.registryBlobs,
+    manifests: app.manifests,
+    autoMount: config.oci.autoMount,
+    auth: basicAuth,
+    passThrough: { when: isS3Request, handler: s3Handler(s3Options) },
   });
+  await server.register(apiRoutes, { meta: app.meta, gc: app.gc, auth: { ...basicAuth, anonymousPullRepositories: [] } });
+  await server.register(s3Routes, s3Options);
   return server;
 }

@@ -89,8 +89,9 @@ export class GarbageCollector {
     }
     if (this.options.untaggedManifestsMs > 0) {
       const createdBefore = new Date(now.getTime() - this.options.untaggedManifestsMs);
-      // Deleting an index can leave its children untagged and unreferenced: the next batch sees them.
-      for (let n = batchSize; n === batchSize; ) {
+      // Deleting an index can leave its children untagged and unreferenced: the next batch sees them,
+      // so this goes on until a batch finds nothing.
+      for (let n = 1; n > 0; ) {
         n = await this.meta.registry.deleteUntaggedManifests(createdBefore, batchSize);
         report.deletedManifests += n;
       }

@@ -14,6 +14,8 @@ export interface OciOptions {
   auth: OciAuthOptions;
   /** Mount a blob the client names without `from` from any repository that has it. */
   autoMount: boolean;
+  /** Requests under /v2/ that belong to another protocol (S3-signed ones) and the handler that takes them. */
+  passThrough?: { when: (req: FastifyRequest) => boolean; handler: (req: FastifyRequest, reply: FastifyReply) => Promise<unknown> };
 }
 
 /** One registry request, authenticated, with what it addresses. */
@@ -102,8 +104,13 @@ export async function ociRoutes(app: FastifyInstance, options: OciOptions): Prom
       return sendOciError(reply, err);
     }
   };
-  app.route({ method: ['GET', 'HEAD', 'PUT', 'POST', 'PATCH', 'DELETE'], url: '/v2', handler: handle });
-  app.route({ method: ['GET', 'HEAD', 'PUT', 'POST', 'PATCH', 'DELETE'], url: '/v2/*', handler: handle });
+  // `/v2/*` also matches `/v2/`. `/v2` alone stays with S3, which answers it as the reserved bucket name it is.
+  const passThrough = options.passThrough;
+  app.route({
+    method: ['GET', 'HEAD', 'PUT', 'POST', 'PATCH', 'DELETE'],
+    url: '/v2/*',
+    handler: passThrough ? (req, reply) => (passThrough.when(req) ? passThrough.handler(req, reply) : handle(req, reply)) : handle,
+  });
 }
 
 function safeDecode(path: string): string {

@@ -98,7 +98,26 @@ function allowAnonymous(options: S3Options, method: string, bucket: string | und
  * error as S3 XML.
  */
 export async function s3Routes(app: FastifyInstance, options: S3Options): Promise<void> {
-  const handle = async (req: FastifyRequest, reply: FastifyReply) => {
+  const handle = s3Handler(options);
+  for (const url of ['/', '/*']) {
+    app.route({ method: ['GET', 'HEAD', 'PUT', 'POST', 'DELETE'], url, handler: handle });
+  }
+}
+
+/**
+ * True for a request signed the S3 way (SigV4 or V2, in the header or presigned): it is meant for the
+ * S3 API even on a path another protocol owns, e.g. `PUT /v2/` creating (and refused as) bucket "v2".
+ */
+export function isS3Request(req: FastifyRequest): boolean {
+  const authorization = req.headers.authorization ?? '';
+  if (authorization.startsWith('AWS4-HMAC-SHA256 ') || authorization.startsWith('AWS ')) return true;
+  const query = req.url.split('?', 2)[1] ?? '';
+  return /(?:^|&)(?:X-Amz-Algorithm|AWSAccessKeyId)=/.test(query);
+}
+
+/** The S3 request handler (see s3Routes). */
+export function s3Handler(options: S3Options): (req: FastifyRequest, reply: FastifyReply) => Promise<unknown> {
+  return async (req: FastifyRequest, reply: FastifyReply) => {
     let resource = req.url.split('?')[0] ?? '/';
     try {
       if (headerBytes(req) > options.maxHeaderBytes) throw new AstoreError('RequestHeaderSectionTooLarge', undefined, { MaxSizeAllowed: options.maxHeaderBytes });
@@ -135,7 +154,4 @@ export async function s3Routes(app: FastifyInstance, options: S3Options): Promis
       return sendS3Error(reply, err, resource);
     }
   };
-  for (const url of ['/', '/*']) {
-    app.route({ method: ['GET', 'HEAD', 'PUT', 'POST', 'DELETE'], url, handler: handle });
-  }
 }

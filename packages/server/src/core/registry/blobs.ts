@@ -91,34 +91,14 @@ export class RegistryBlobService {
    */
   async appendChunk(repository: string, uploadId: string, body: Readable, expect: { start?: number; length?: number } = {}, signal?: AbortSignal): Promise<RegistryUploadRecord> {
     const upload = await this.getUpload(repository, uploadId);
-    const offset = expect.start ?? upload.size;
-    if (offset !== upload.size) {
-      body.resume();
-      throw new AstoreError('RangeNotSatisfiable', `the upload has ${upload.size} bytes; a chunk starting at ${offset} does not follow them`, { size: upload.size });
-    }
-    if (expect.length === 0) {
-      body.resume();
-      return upload;
-    }
-    const maxBytes = this.options.maxBlobBytes - upload.size;
-    const stored = await this.content.ingest(body, {
-      md5: false,
-      maxBytes,
-      signal,
-      verify: ({ size }) => {
-        if (expect.length !== undefined && size !== expect.length) {
-          throw new AstoreError('SizeInvalid', `the chunk has ${size} bytes, not the ${expect.length} declared`);
-        }
-      },
-    });
-    if (stored.size === 0) return upload;
-    return this.meta.registry.appendChunk(uploadId, offset, { digest: stored.digest, size: stored.size });
+    const chunk = await this.storeChunk(upload, body, expect, signal);
+    return chunk ? this.meta.registry.appendChunk(uploadId, upload.size, chunk) : upload;
   }
 
   /**
    * Completes an upload: an optional last chunk, then the digest check over all chunks, then the link,
-   * atomically with the session's removal. DIGEST_INVALID leaves the session as it was (the client may
-   * retry with the right digest).
+   * atomically with the session's removal. The last chunk is recorded only with the completion, so
+   * DIGEST_INVALID leaves the session as it was (the client may retry, with the right digest).
    */
   async finishUpload(
     repository: string,
@@ -128,12 +108,45 @@ export class RegistryBlobService {
     signal?: AbortSignal,
   ): Promise<LayerRecord> {
     const expected = parseDigest(digest);
-    let upload = await this.getUpload(repository, uploadId);
-    if (last) upload = await this.appendChunk(repository, uploadId, last.body, last, signal);
-    const blob = await this.assemble(upload, expected.algorithm, expected.digest, signal);
+    const upload = await this.getUpload(repository, uploadId);
+    const chunk = last ? await this.storeChunk(upload, last.body, last, signal) : undefined;
+    const chunks = chunk ? [...upload.chunks, chunk] : upload.chunks;
+    const blob = await this.assemble(chunks, expected.algorithm, expected.digest, signal);
     const link = { repository, digest: expected.digest, blob: blob.digest, size: blob.size };
-    await this.meta.registry.completeUpload(uploadId, link);
+    await this.meta.registry.completeUpload(uploadId, link, upload.size);
     return { ...link, touchedAt: new Date() };
+  }
+
+  /**
+   * Stores a chunk's bytes as a blob, checking it continues `upload` (else 416 before any byte is read)
+   * and has the declared length; undefined for an empty chunk. The caller records it in the session.
+   */
+  private async storeChunk(
+    upload: RegistryUploadRecord,
+    body: Readable,
+    expect: { start?: number; length?: number },
+    signal?: AbortSignal,
+  ): Promise<{ digest: string; size: number } | undefined> {
+    const offset = expect.start ?? upload.size;
+    if (offset !== upload.size) {
+      body.resume();
+      throw new AstoreError('RangeNotSatisfiable', `the upload has ${upload.size} bytes; a chunk starting at ${offset} does not follow them`, { size: upload.size });
+    }
+    if (expect.length === 0) {
+      body.resume();
+      return undefined;
+    }
+    const stored = await this.content.ingest(body, {
+      md5: false,
+      maxBytes: this.options.maxBlobBytes - upload.size,
+      signal,
+      verify: ({ size }) => {
+        if (expect.length !== undefined && size !== expect.length) {
+          throw new AstoreError('SizeInvalid', `the chunk has ${size} bytes, not the ${expect.length} declared`);
+        }
+      },
+    });
+    return stored.size === 0 ? undefined : { digest: stored.digest, size: stored.size };
   }
 
   async cancelUpload(repository: string, uploadId: string): Promise<void> {
@@ -165,9 +178,14 @@ export class RegistryBlobService {
    * is already that blob (for a sha512 digest it is read once to hash it); several are concatenated
    * into a new blob (hashed while written), and the chunk blobs are left to the garbage collector.
    */
-  private async assemble(upload: RegistryUploadRecord, algorithm: DigestAlgorithm, expected: string, signal?: AbortSignal): Promise<{ digest: string; size: number }> {
+  private async assemble(
+    chunks: readonly { digest: string; size: number }[],
+    algorithm: DigestAlgorithm,
+    expected: string,
+    signal?: AbortSignal,
+  ): Promise<{ digest: string; size: number }> {
     const mismatch = (actual: string) => new AstoreError('DigestInvalid', `the uploaded content's digest is ${actual}, not ${expected}`, { digest: expected });
-    const only = upload.chunks.length === 1 ? upload.chunks[0]! : undefined;
+    const only = chunks.length === 1 ? chunks[0]! : undefined;
     if (only && algorithm === 'sha256') {
       if (only.digest !== expected) throw mismatch(only.digest);
       return only;
@@ -179,7 +197,7 @@ export class RegistryBlobService {
       return only;
     }
     const tap = algorithm === 'sha256' ? undefined : new HashTap(algorithm);
-    const source = upload.chunks.length === 0 ? Readable.from([]) : await this.content.read(upload.chunks, undefined, signal);
+    const source = chunks.length === 0 ? Readable.from([]) : await this.content.read(chunks, undefined, signal);
     const stored = await this.content.ingest(tap ? through(source, tap) : source, {
       md5: false,
       signal,

@@ -209,8 +209,14 @@ export class KyselyRegistryMeta implements RegistryMeta {
     });
   }
 
-  completeUpload(uploadId: string, link: Link): Promise<void> {
+  completeUpload(uploadId: string, link: Link, expectedSize?: number): Promise<void> {
     return inWriteTransaction(this.db, async (trx) => {
+      if (expectedSize !== undefined) {
+        const row = await trx.selectFrom('registry_uploads').select('size').where('upload_id', '=', uploadId).executeTakeFirst();
+        if (row && row.size !== expectedSize) {
+          throw new AstoreError('RangeNotSatisfiable', `the upload has ${row.size} bytes, not the ${expectedSize} this completion continues`, { size: row.size });
+        }
+      }
       if (!(await removeUpload(trx, uploadId))) throw new AstoreError('BlobUploadUnknown', undefined, { uploadId });
       await upsertLink(trx, link, Date.now());
     });

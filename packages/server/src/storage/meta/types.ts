@@ -299,8 +299,11 @@ export interface RegistryMeta {
    * refreshing the blob's touched_at. Throws AstoreError('BlobUploadUnknown') when the upload is gone.
    */
   appendChunk(uploadId: string, offset: number, chunk: { digest: string; size: number }): Promise<RegistryUploadRecord>;
-  /** Atomically removes the upload and links its result; BlobUploadUnknown when it is gone. */
-  completeUpload(uploadId: string, link: Omit<LayerRecord, 'touchedAt'>): Promise<void>;
+  /**
+   * Atomically removes the upload and links its result; BlobUploadUnknown when it is gone, and
+   * RangeNotSatisfiable when `expectedSize` is given and a chunk was appended meanwhile.
+   */
+  completeUpload(uploadId: string, link: Omit<LayerRecord, 'touchedAt'>, expectedSize?: number): Promise<void>;
   deleteUpload(uploadId: string): Promise<boolean>;
   /** Uploads untouched since `before`, for expiry by the garbage collector. */
   listUploadsUpdatedBefore(before: Date, limit: number): Promise<{ uploadId: string }[]>;

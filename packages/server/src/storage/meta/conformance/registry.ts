@@ -120,21 +120,51 @@ export function registryTests(store: StoreRef): void {
     assert.equal(await registry().findLayer(digestOf('nowhere')), null);
   });
 
-  test('touchLayer refreshes the link only; an unknown link is left absent', async () => {
+  test('touchLayer refreshes the link only; false, creating nothing, for an unknown or removed link', async () => {
     const link = layerLink('r', 'layer');
     await registry().linkBlob(link);
     const before = await registry().getLayer('r', link.digest);
     await delay(5);
-    await registry().touchLayer('r', link.digest);
+    assert.equal(await registry().touchLayer('r', link.digest), true);
     const after = await registry().getLayer('r', link.digest);
     assert.ok(before && after);
     assert.ok(after.touchedAt > before.touchedAt);
     assert.deepEqual({ ...after, touchedAt: before.touchedAt }, before);
 
-    await registry().touchLayer('r', digestOf('unknown'));
-    await registry().touchLayer('nope', link.digest);
+    assert.equal(await registry().touchLayer('r', digestOf('unknown')), false);
+    assert.equal(await registry().touchLayer('nope', link.digest), false);
     assert.equal(await registry().getLayer('r', digestOf('unknown')), null);
     assert.equal(await registry().getLayer('nope', link.digest), null);
+    await registry().unlinkBlob('r', link.digest);
+    assert.equal(await registry().touchLayer('r', link.digest), false);
+    assert.equal(await registry().getLayer('r', link.digest), null);
+  });
+
+  test("mountLayer links the source link's blob in another repository, creating it, and touches both rows", async () => {
+    const source = { repository: 'team/base', digest: sha512Of('layer'), blob: digestOf('layer'), size: 5 };
+    await registry().linkBlob(source);
+    const sourceBefore = await registry().getLayer(source.repository, source.digest);
+    const blobBefore = await store().blobs.get(source.blob);
+    await delay(5);
+    const mounted = await registry().mountLayer({ repository: source.repository, digest: source.digest }, 'team/app');
+
+    assert.ok(mounted && sourceBefore && blobBefore);
+    assert.deepEqual(await registry().getLayer('team/app', source.digest), mounted);
+    assert.deepEqual({ ...mounted, touchedAt: undefined }, { ...source, repository: 'team/app', touchedAt: undefined });
+    assert.ok(mounted.touchedAt > sourceBefore.touchedAt, 'a fresh link, not a copy of the source time');
+    assert.equal(await registry().repositoryExists('team/app'), true);
+    const blobAfter = await store().blobs.get(source.blob);
+    assert.ok(blobAfter && blobAfter.touchedAt > blobBefore.touchedAt);
+    assert.deepEqual(await registry().getLayer(source.repository, source.digest), sourceBefore, 'the source is unchanged');
+  });
+
+  test('mountLayer of a source link that is gone is null and links nothing', async () => {
+    await registry().linkBlob(layerLink('a', 'layer'));
+    await registry().unlinkBlob('a', digestOf('layer'));
+    assert.equal(await registry().mountLayer({ repository: 'a', digest: digestOf('layer') }, 'b'), null);
+    assert.equal(await registry().mountLayer({ repository: 'nope', digest: digestOf('layer') }, 'b'), null);
+    assert.equal(await registry().getLayer('b', digestOf('layer')), null);
+    assert.equal(await registry().repositoryExists('b'), false);
   });
 
   test("unlinkBlob removes that repository's link only, then reports false", async () => {
