@@ -385,7 +385,7 @@ export async function auditDataDir(dataDir: string): Promise<DataDirAudit> {
         continue;
       }
       const blob = /^blobs\/blobs\/sha256\/([0-9a-f]{2})\/([0-9a-f]{64})$/.exec(path);
-      if (rel === '' && /^meta\.db(-wal|-shm)?$/.test(name)) continue;
+      if (rel === '' && /^(meta\.db(-wal|-shm)?|server-key)$/.test(name)) continue;
       else if (rel === 'blobs/.tmp' && uuid.test(name)) audit.tmpFiles.push(path);
       else if (rel === 'blobs/staging' && uuid.test(name)) audit.stagingFiles.push(path);
       else if (blob && blob[2]!.startsWith(blob[1]!)) audit.blobFiles.set(`sha256:${blob[2]}`, s.size);

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -82,7 +83,7 @@ export interface ServerProcess {
 }
 
 /** Starts `astore serve` as a child process on `dataDir` (kept between restarts) and waits for /healthz. */
-export async function spawnServer(dataDir: string, port: number, env: NodeJS.ProcessEnv = {}): Promise<ServerProcess> {
+export async function spawnServer(dataDir: string, port: number, env: NodeJS.ProcessEnv = {}, options: { logFile?: string } = {}): Promise<ServerProcess> {
   // The server takes every ASTORE_* variable as configuration and refuses unknown keys, so the test
   // runner's own (ASTORE_TEST_AWS, ASTORE_TOOLS_DIR, ...) are not passed on: only those set here are.
   const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ASTORE_')));
@@ -99,11 +100,14 @@ export async function spawnServer(dataDir: string, port: number, env: NodeJS.Pro
   };
   // A variable given as undefined is removed, e.g. to let the server generate root credentials.
   for (const [k, v] of Object.entries(env)) if (v === undefined) delete childEnv[k];
+  // With a log file, everything the server writes (its log is on stdout) goes there, whole.
+  const log = options.logFile ? openSync(options.logFile, 'a') : undefined;
   const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'packages/server/src/main.ts'), 'serve'], {
     cwd: repoRoot,
     env: childEnv,
-    stdio: ['ignore', 'ignore', 'pipe'],
+    stdio: ['ignore', log ?? 'ignore', log ?? 'pipe'],
   });
+  if (log !== undefined) closeSync(log);
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
   const endpoint = `http://127.0.0.1:${port}`;

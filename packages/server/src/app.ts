@@ -5,6 +5,10 @@ import type { Config } from './config/schema.ts';
 import { BucketService } from './core/buckets.ts';
 import { ContentStore } from './core/content.ts';
 import { GarbageCollector } from './core/gc.ts';
+import { bootstrapAdminPolicy, configuredPolicies } from './core/identity/configured.ts';
+import { hashPassword, validatePassword } from './core/identity/passwords.ts';
+import { SecretBox, loadServerKey } from './core/identity/secrets.ts';
+import { IdentityService } from './core/identity/service.ts';
 import { MultipartService } from './core/multipart.ts';
 import { RegistryBlobService } from './core/registry/blobs.ts';
 import { ManifestService } from './core/registry/manifests.ts';
@@ -28,6 +32,8 @@ export interface App {
   manifests: ManifestService;
   gc: GarbageCollector;
   root: RootCredentials;
+  identity: IdentityService;
+  secrets: SecretBox;
   close(): Promise<void>;
 }
 
@@ -39,6 +45,22 @@ export async function openApp(config: Readonly<Config>, log: Logger): Promise<Ap
     synchronous: config.storage.meta.sqlite.synchronous,
   });
   const root = await resolveRootCredentials(dataDir, config.auth);
+  const secrets = new SecretBox(await loadServerKey(dataDir, config.auth.serverKey));
+  const identity = new IdentityService(
+    meta,
+    secrets,
+    {
+      root,
+      configuredPolicies: configuredPolicies({
+        anonymousReadBuckets: config.s3.anonymousReadBuckets,
+        anonymousPullRepositories: config.oci.anonymousPullRepositories,
+      }),
+      auditAllowedReadSampling: config.audit.allowedReadSampling,
+      refreshMs: 1000,
+    },
+    log.child({ module: 'identity' }),
+  );
+  if (config.auth.bootstrapAdmin) await bootstrapAdmin(meta, config.auth.bootstrapAdmin, log);
   const content = new ContentStore(blobs, meta);
   const objects = new ObjectService(meta, content, config.s3.maxObjectSizeBytes);
   const multipart = new MultipartService(meta, content, objects, {
@@ -74,10 +96,35 @@ export async function openApp(config: Readonly<Config>, log: Logger): Promise<Ap
     manifests: new ManifestService(meta, { maxManifestBytes: config.oci.maxManifestBytes }),
     gc,
     root,
+    identity,
+    secrets,
     async close() {
       await gc.stop();
       await meta.close();
       await blobs.close();
     },
   };
+}
+
+/**
+ * Creates the configured administrator (and its all-allowing policy) when missing. An existing user
+ * is left as it is: its password may have been changed since.
+ */
+async function bootstrapAdmin(meta: MetaStore, admin: { name: string; password: string }, log: Logger): Promise<void> {
+  if (!(await meta.identity.getUser(admin.name))) {
+    validatePassword(admin.password);
+    const now = new Date();
+    const audit = { at: now, principal: 'root', action: 'admin:CreateUser', resource: `api:users/${admin.name}`, outcome: 'success' as const, detail: { bootstrap: true } };
+    if (await meta.identity.createUser({ name: admin.name, passwordHash: await hashPassword(admin.password), disabled: false, createdAt: now }, audit)) {
+      log.info({ user: admin.name }, 'bootstrap administrator created');
+    }
+  }
+  const policy = bootstrapAdminPolicy(admin.name);
+  if (!(await meta.identity.getPolicy(policy.name))) {
+    const now = new Date();
+    await meta.identity.putPolicy(
+      { name: policy.name, document: JSON.stringify(policy), createdAt: now, updatedAt: now },
+      { at: now, principal: 'root', action: 'admin:PutPolicy', resource: `api:policies/${policy.name}`, outcome: 'success', detail: { bootstrap: true } },
+    );
+  }
 }

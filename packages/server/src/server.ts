@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { App } from './app.ts';
-import type { Credential } from './s3/auth/sigv4.ts';
 import { sendS3Error } from './s3/errors.ts';
 import { type S3Options, isS3Request, s3Handler, s3Routes } from './s3/router.ts';
 import { ociRoutes } from './oci/router.ts';
 import { apiRoutes } from './api/router.ts';
+import type { BasicAuthOptions } from './oci/auth.ts';
+import { BucketPolicyService } from './core/identity/bucket-policies.ts';
 import { AstoreError } from './core/errors.ts';
 
 /** S3-style request ids: 16 upper-case hex characters. */
@@ -59,36 +60,45 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
     return sendS3Error(reply, error, req.url.split('?')[0] ?? '/');
   });
 
-  const rootCredential: Credential = { accessKeyId: app.root.accessKeyId, secretKey: app.root.secretKey, principal: 'root' };
-  const basicAuth = {
-    lookup: async (accessKeyId: string) => (accessKeyId === rootCredential.accessKeyId ? rootCredential.secretKey : null),
-    anonymousPullRepositories: config.oci.anonymousPullRepositories,
+  const { identity } = app;
+  const basicAuth: BasicAuthOptions = {
+    verifyBasic: (username, password) => identity.verifyBasic(username, password),
+    authorize: (caller, action, resource, req) =>
+      identity.authorize(
+        { principal: caller.principal, action, resource, context: { sourceIp: req.ip, time: new Date() } },
+        { requestId: String(req.id), ...(caller.accessKeyId !== undefined && { accessKeyId: caller.accessKeyId }) },
+      ),
     realm: 'astore',
   };
-  // The registry's and the API's routes are more specific than S3's `/*`: the router prefers them.
   const s3Options: S3Options = {
     services: {
       buckets: app.buckets,
       objects: app.objects,
       multipart: app.multipart,
+      bucketPolicies: new BucketPolicyService(app.meta, identity),
       region: config.s3.region,
       owner: { id: 'astore-root', displayName: 'root' },
     },
-    lookup: async (accessKeyId) => (accessKeyId === rootCredential.accessKeyId ? rootCredential : null),
+    lookup: async (accessKeyId) => {
+      const key = await identity.resolveKey(accessKeyId);
+      return key ? { accessKeyId, secretKey: key.secret, principal: key.principal.name, subject: key.principal } : null;
+    },
+    authorize: async ({ principal, permission, sourceIp }, audit) =>
+      (await identity.authorize({ principal, action: permission.action, resource: permission.resource, context: { sourceIp, time: new Date() } }, audit)).allowed,
     region: config.s3.region,
     domain: config.s3.domain,
     maxClockSkewSeconds: config.s3.maxClockSkewSeconds,
-    anonymousReadBuckets: config.s3.anonymousReadBuckets,
     maxHeaderBytes: config.server.maxHeaderBytes,
   };
+  // The registry's and the API's routes are more specific than S3's `/*`: the router prefers them.
   await server.register(ociRoutes, {
     blobs: app.registryBlobs,
     manifests: app.manifests,
     autoMount: config.oci.autoMount,
-    auth: basicAuth,
+    auth: { ...basicAuth, anonymousPulls: config.oci.anonymousPullRepositories.length > 0 },
     passThrough: { when: isS3Request, handler: s3Handler(s3Options) },
   });
-  await server.register(apiRoutes, { meta: app.meta, gc: app.gc, auth: { ...basicAuth, anonymousPullRepositories: [] } });
+  await server.register(apiRoutes, { meta: app.meta, gc: app.gc, identity, box: app.secrets, auth: basicAuth });
   await server.register(s3Routes, s3Options);
   return server;
 }

@@ -51,8 +51,20 @@ export const configSchema = z.strictObject({
     .strictObject({
       rootAccessKey: z.string().min(3).max(128).optional().describe('Root access key id; generated on first start when unset'),
       rootSecretKey: z.string().min(8).max(128).optional().describe('Root secret key; generated on first start when unset'),
+      serverKey: z
+        .string()
+        .regex(/^[A-Za-z0-9+/]{43}=$/, 'base64 of 32 bytes')
+        .optional()
+        .describe('Key that encrypts access-key secrets at rest (base64 of 32 bytes); default: <dataDir>/server-key, generated'),
+      bootstrapAdmin: z
+        .strictObject({ name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$/), password: z.string().max(1024) })
+        .optional()
+        .describe('A user created on start when missing, with a policy allowing it everything'),
     })
     .prefault({})
+    .refine((a) => (a.bootstrapAdmin === undefined) || (a.bootstrapAdmin.password.length >= 12), {
+      message: 'auth.bootstrapAdmin.password must have at least 12 characters',
+    })
     .refine((a) => (a.rootAccessKey === undefined) === (a.rootSecretKey === undefined), {
       message: 'auth.rootAccessKey and auth.rootSecretKey must be set together',
     }),
@@ -75,6 +87,16 @@ export const configSchema = z.strictObject({
       autoMount: z.boolean().default(true).describe('A mount request without `from` links the blob from any repository that has it'),
       maxManifestBytes: z.number().int().positive().default(4 * 1024 ** 2),
       maxBlobBytes: z.number().int().positive().default(5 * 1024 ** 4),
+    })
+    .prefault({}),
+  audit: z
+    .strictObject({
+      allowedReadSampling: z
+        .number()
+        .min(0)
+        .max(1)
+        .default(1)
+        .describe('Share of allowed read decisions recorded (denials, writes and changes: always)'),
     })
     .prefault({}),
   gc: z

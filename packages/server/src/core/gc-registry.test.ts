@@ -231,7 +231,7 @@ test('a mount racing the collection of its source link links nothing, never a bl
     const racing: MetaStore = Object.create(s.meta, { registry: { value: registry } });
     const service = new RegistryBlobService(racing, s.content, { maxBlobBytes: 1024 ** 2, linkRefreshMs: HOUR / 2 });
 
-    const mounted = await service.mount('team/new', layer, 'team/old');
+    const mounted = await service.mount('team/new', layer, 'team/old', async () => true);
     assert.equal(await s.hasBytes(layer), false, 'the GC pass reclaimed the bytes');
     assert.equal(mounted, null, `mounted ${layer} although its bytes are gone`);
     assert.equal(await s.meta.registry.getLayer('team/new', layer), null);

@@ -61,7 +61,7 @@ export class MultipartService {
     }
     await this.requireBucket(input.bucket);
     const upload: UploadRecord = {
-      uploadId: randomBytes(24).toString('base64url'),
+      uploadId: newUploadId(),
       bucket: input.bucket,
       key: input.key,
       initiated: new Date(),
@@ -258,4 +258,13 @@ function validatePartNumber(n: number): void {
 
 function normaliseEtag(etag: string): string {
   return etag.trim().replace(/^"|"$/g, '').toLowerCase();
+}
+
+/**
+ * A random upload id (192 bits, base64url) that starts with a letter: command-line clients take an
+ * argument that starts with `-` for an option (`aws s3api upload-part --upload-id -x...` fails).
+ */
+function newUploadId(): string {
+  const id = randomBytes(24).toString('base64url');
+  return /^[A-Za-z]/.test(id) ? id : `u${id.slice(1)}`;
 }

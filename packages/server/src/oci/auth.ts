@@ -1,59 +1,62 @@
-import { timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import { AstoreError } from '../core/errors.ts';
+import { anonymousPrincipal } from '../core/identity/service.ts';
+import type { Decision, PolicyPrincipal } from '../core/policy/types.ts';
 
-/** Who made a registry request. Token auth and RBAC (a later change) extend this, not the routes. */
-export type OciPrincipal = { kind: 'user'; accessKeyId: string } | { kind: 'anonymous' };
+/** Who made a request authenticated with HTTP basic (or nobody), as the policy engine sees it. */
+export interface Caller {
+  principal: PolicyPrincipal;
+  /** Set when the credentials were an access key (rather than a user's password). */
+  accessKeyId?: string;
+}
 
 export type OciAction = 'pull' | 'push' | 'delete' | 'catalog';
 
-export interface OciAuthOptions {
-  /** The secret of an access key, or null when there is no such key. */
-  lookup: (accessKeyId: string) => Promise<string | null>;
-  /** Repositories anyone may pull from: exact names, or `prefix/*` for everything below a prefix. */
-  anonymousPullRepositories: readonly string[];
+export interface BasicAuthOptions {
+  /** Checks an access key id + secret or a user name + password; null when they do not check out. */
+  verifyBasic: (username: string, password: string) => Promise<Caller | null>;
+  /** The policy engine's decision, recorded in the audit log. */
+  authorize: (caller: Caller, action: string, resource: string, req: FastifyRequest) => Promise<Decision>;
   realm: string;
 }
 
+export interface OciAuthOptions extends BasicAuthOptions {
+  /** Whether anonymous pulls are configured anywhere: then the base endpoint answers anonymous clients. */
+  anonymousPulls: boolean;
+}
+
 /** The challenge a 401 carries: clients answer it with HTTP basic credentials. */
-export function challenge(options: OciAuthOptions): string {
+export function challenge(options: BasicAuthOptions): string {
   return `Basic realm="${options.realm}", charset="UTF-8"`;
 }
 
 /**
- * HTTP basic authentication with an access key id and its secret (the S3 credentials). No header:
- * anonymous. A header that does not check out is refused (never downgraded to anonymous).
+ * HTTP basic authentication: an access key id and its secret (the S3 credentials) or a user name and
+ * password. No header: anonymous. A header that does not check out is refused (never downgraded to
+ * anonymous).
  */
-export async function authenticate(req: FastifyRequest, options: OciAuthOptions): Promise<OciPrincipal> {
+export async function authenticate(req: FastifyRequest, options: BasicAuthOptions): Promise<Caller> {
   const header = req.headers.authorization;
-  if (header === undefined) return { kind: 'anonymous' };
+  if (header === undefined) return { principal: anonymousPrincipal };
   const match = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
-  if (!match) throw new AstoreError('Unauthorized', 'only HTTP basic authentication (access key id and secret) is supported');
+  if (!match) throw new AstoreError('Unauthorized', 'only HTTP basic authentication (access key or user name and password) is supported');
   const decoded = Buffer.from(match[1]!, 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
   if (colon < 0) throw new AstoreError('Unauthorized', 'malformed basic credentials');
-  const accessKeyId = decoded.slice(0, colon);
-  const secret = await options.lookup(accessKeyId);
-  if (secret === null || !sameSecret(secret, decoded.slice(colon + 1))) throw new AstoreError('Unauthorized', 'invalid username or password');
-  return { kind: 'user', accessKeyId };
+  const caller = await options.verifyBasic(decoded.slice(0, colon), decoded.slice(colon + 1));
+  if (!caller) throw new AstoreError('Unauthorized', 'invalid username or password');
+  return caller;
 }
 
 /**
- * Default deny for anonymous requests except pulls of configured repositories. Every authenticated
- * principal is the root key today; the policy engine will decide here.
+ * Asks the policy engine; a refusal is 401 (with a challenge) for an anonymous caller, who may yet
+ * authenticate, and 403 DENIED for an authenticated one.
  */
-export function authorize(principal: OciPrincipal, action: OciAction, repository: string | undefined, options: OciAuthOptions): void {
-  if (principal.kind === 'user') return;
-  if (action === 'pull' && repository !== undefined && isAnonymousPull(repository, options.anonymousPullRepositories)) return;
-  throw new AstoreError('Unauthorized');
+export async function authorizeCall(caller: Caller, action: string, resource: string, req: FastifyRequest, options: BasicAuthOptions): Promise<void> {
+  const decision = await options.authorize(caller, action, resource, req);
+  if (decision.allowed) return;
+  if (caller.principal.kind === 'anonymous') throw new AstoreError('Unauthorized');
+  throw new AstoreError('AccessDenied', `${action} on ${resource} is not allowed`);
 }
 
-export function isAnonymousPull(repository: string, patterns: readonly string[]): boolean {
-  return patterns.some((p) => (p.endsWith('/*') ? repository.startsWith(p.slice(0, -1)) : p === '*' || p === repository));
-}
-
-function sameSecret(expected: string, given: string): boolean {
-  const a = Buffer.from(expected);
-  const b = Buffer.from(given);
-  return a.length === b.length && timingSafeEqual(a, b);
-}
+export const repositoryResource = (repository: string) => `oci:${repository}`;

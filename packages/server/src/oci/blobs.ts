@@ -1,7 +1,7 @@
 import type { LayerRecord, RegistryUploadRecord } from '../storage/meta/types.ts';
 import { AstoreError } from '../core/errors.ts';
 import { type RangeSpec, parseRangeHeader } from '../core/ranges.ts';
-import { authorize } from './auth.ts';
+import { authorizeCall, repositoryResource } from './auth.ts';
 import type { OciCall } from './router.ts';
 
 /** GET and HEAD of a blob, with a single byte range when asked. */
@@ -39,9 +39,10 @@ export async function startUpload(call: OciCall): Promise<unknown> {
   if (mount !== null) {
     const from = query.get('from') ?? undefined;
     const fromName = from !== undefined && from !== name ? from : undefined;
-    if (fromName !== undefined) authorize(call.principal, 'pull', fromName, options.auth);
+    if (fromName !== undefined) await authorizeCall(call.caller, 'oci:pull', repositoryResource(fromName), req, options.auth);
     // Automatic mount (no `from`) looks in every repository; named sources are checked like a pull.
-    const layer = fromName !== undefined || options.autoMount ? await options.blobs.mount(name, mount, fromName).catch(ignoreUnknown) : null;
+    const mayPullFrom = async (source: string) => (await options.auth.authorize(call.caller, 'oci:pull', repositoryResource(source), req)).allowed;
+    const layer = fromName !== undefined || options.autoMount ? await options.blobs.mount(name, mount, fromName, mayPullFrom).catch(ignoreUnknown) : null;
     req.raw.resume();
     if (layer) return created(call, layer);
   }

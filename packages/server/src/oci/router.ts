@@ -3,7 +3,7 @@ import { AstoreError } from '../core/errors.ts';
 import type { RegistryBlobService } from '../core/registry/blobs.ts';
 import type { ManifestService } from '../core/registry/manifests.ts';
 import { validateRepositoryName } from '../core/registry/references.ts';
-import { type OciAction, type OciAuthOptions, type OciPrincipal, authenticate, authorize, challenge } from './auth.ts';
+import { type Caller, type OciAction, type OciAuthOptions, authenticate, authorizeCall, challenge, repositoryResource } from './auth.ts';
 import * as blobs from './blobs.ts';
 import { sendOciError } from './errors.ts';
 import * as manifests from './manifests.ts';
@@ -23,7 +23,7 @@ export interface OciCall {
   req: FastifyRequest;
   reply: FastifyReply;
   options: OciOptions;
-  principal: OciPrincipal;
+  caller: Caller;
   query: URLSearchParams;
   /** The repository name (validated), absent for /v2/ and /v2/_catalog. */
   name: string;
@@ -81,7 +81,7 @@ export async function ociRoutes(app: FastifyInstance, options: OciOptions): Prom
     reply.header('docker-distribution-api-version', 'registry/2.0');
     try {
       const [rawPath = '', search = ''] = req.url.slice('/v2/'.length).split('?', 2) as [string?, string?];
-      const principal = await authenticate(req, options.auth);
+      const caller = await authenticate(req, options.auth);
       const target = parseRegistryPath(safeDecode(rawPath));
       if (!target) throw new AstoreError('NameUnknown', `no registry endpoint at ${req.url.split('?')[0]}`);
       const route = routes[target.endpoint][req.method];
@@ -89,15 +89,15 @@ export async function ociRoutes(app: FastifyInstance, options: OciOptions): Prom
       const [handler, action] = route;
       const name = target.name === '' ? '' : validateRepositoryName(target.name);
       if (target.endpoint === 'base') {
-        if (principal.kind === 'anonymous' && options.auth.anonymousPullRepositories.length === 0) throw new AstoreError('Unauthorized');
+        if (caller.principal.kind === 'anonymous' && !options.auth.anonymousPulls) throw new AstoreError('Unauthorized');
       } else {
-        authorize(principal, action, name || undefined, options.auth);
+        await authorizeCall(caller, `oci:${action}`, name === '' ? 'oci:' : repositoryResource(name), req, options.auth);
       }
       const controller = new AbortController();
       req.raw.once('close', () => {
         if (!req.raw.complete) controller.abort(new AstoreError('IncompleteBody'));
       });
-      return await handler({ req, reply, options, principal, query: new URLSearchParams(search), name, ref: target.ref, signal: controller.signal });
+      return await handler({ req, reply, options, caller, query: new URLSearchParams(search), name, ref: target.ref, signal: controller.signal });
     } catch (err) {
       if (!req.raw.complete) reply.header('connection', 'close'); // do not wait for an unread body
       if (err instanceof AstoreError && err.code === 'Unauthorized') reply.header('www-authenticate', challenge(options.auth));

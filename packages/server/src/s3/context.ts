@@ -1,15 +1,18 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AstoreError } from '../core/errors.ts';
 import type { BucketService } from '../core/buckets.ts';
+import type { BucketPolicyService } from '../core/identity/bucket-policies.ts';
 import type { MultipartService } from '../core/multipart.ts';
 import type { ObjectService } from '../core/objects.ts';
 import type { AuthResult } from './auth/sigv4.ts';
+import type { S3Permission } from './actions.ts';
 import type { S3Target } from './target.ts';
 
 export interface S3Services {
   buckets: BucketService;
   objects: ObjectService;
   multipart: MultipartService;
+  bucketPolicies: BucketPolicyService;
   region: string;
   /** Owner reported in listings: the root principal. */
   owner: { id: string; displayName: string };
@@ -23,6 +26,8 @@ export interface S3Call {
   auth: AuthResult;
   services: S3Services;
   signal: AbortSignal;
+  /** Whether this request's principal may do one more thing (for per-key checks, e.g. DeleteObjects). */
+  allowed: (permission: S3Permission) => Promise<boolean>;
 }
 
 export interface BucketCall extends S3Call {

@@ -1,4 +1,5 @@
 import { pipeline } from 'node:stream/promises';
+import { objectResource } from './actions.ts';
 import { AstoreError } from '../core/errors.ts';
 import { parseRangeHeader } from '../core/ranges.ts';
 import type { ObjectRecord } from '../storage/meta/types.ts';
@@ -108,6 +109,7 @@ export async function deleteObjects(call: BucketCall) {
     const key = typeof entry.Key === 'string' ? entry.Key : '';
     try {
       if (key === '') throw new AstoreError('InvalidArgument', 'Object key must not be empty');
+      if (!(await call.allowed({ action: 's3:DeleteObject', resource: objectResource(bucket, key) }))) throw new AstoreError('AccessDenied');
       await services.objects.delete(bucket, key);
       if (!quiet) deleted.push({ Key: key });
     } catch (err) {

@@ -1,5 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AstoreError } from '../core/errors.ts';
+import { anonymousPrincipal } from '../core/identity/service.ts';
+import type { PolicyPrincipal } from '../core/policy/types.ts';
+import { type S3Permission, s3Permissions } from './actions.ts';
 import { validateBucketName } from '../core/names.ts';
 import { verifyRequestSignature, type AuthResult, type CredentialLookup } from './auth/index.ts';
 import * as buckets from './buckets.ts';
@@ -10,13 +13,19 @@ import * as multipart from './multipart.ts';
 import * as objects from './objects.ts';
 import { parseTarget } from './target.ts';
 
+/** Decides whether a principal may do one thing (the policy engine), recording the decision. */
+export type S3Authorizer = (
+  request: { principal: PolicyPrincipal; permission: S3Permission; sourceIp: string },
+  audit: { requestId: string; accessKeyId?: string },
+) => Promise<boolean>;
+
 export interface S3Options {
   services: S3Services;
   lookup: CredentialLookup;
+  authorize: S3Authorizer;
   region: string;
   domain?: string;
   maxClockSkewSeconds: number;
-  anonymousReadBuckets: readonly string[];
   maxHeaderBytes: number;
 }
 
@@ -25,7 +34,7 @@ type Handler<C> = (call: C) => Promise<unknown>;
 /** Bucket sub-resources S3 has and astore does not (yet): answered NotImplemented, never misrouted. */
 const unsupportedBucketSubresources = [
   'acl', 'analytics', 'cors', 'encryption', 'intelligent-tiering', 'inventory', 'lifecycle', 'logging', 'metrics',
-  'notification', 'object-lock', 'ownershipControls', 'policy', 'policyStatus', 'publicAccessBlock', 'replication',
+  'notification', 'object-lock', 'ownershipControls', 'policyStatus', 'publicAccessBlock', 'replication',
   'requestPayment', 'tagging', 'website', 'accelerate', 'versions',
 ];
 const unsupportedObjectSubresources = ['acl', 'tagging', 'retention', 'legal-hold', 'torrent', 'restore', 'select', 'attributes', 'versionId'];
@@ -34,8 +43,15 @@ function routeService(method: string): Handler<S3Call> | undefined {
   return method === 'GET' ? buckets.listBuckets : undefined;
 }
 
+const bucketPolicyHandlers: Partial<Record<string, Handler<BucketCall>>> = {
+  GET: buckets.getBucketPolicy,
+  PUT: buckets.putBucketPolicy,
+  DELETE: buckets.deleteBucketPolicy,
+};
+
 function routeBucket(method: string, q: URLSearchParams): Handler<BucketCall> | undefined {
   if (method === 'GET' && q.has('acl')) return buckets.getAcl;
+  if (q.has('policy')) return bucketPolicyHandlers[method];
   const sub = unsupportedBucketSubresources.find((s) => q.has(s));
   if (sub) return () => buckets.notImplemented(`The bucket sub-resource "${sub}"`);
   switch (method) {
@@ -85,13 +101,6 @@ function headerBytes(req: FastifyRequest): number {
   return n;
 }
 
-/** Anonymous requests get only what configuration opens: reads and listings of public buckets. */
-function allowAnonymous(options: S3Options, method: string, bucket: string | undefined, q: URLSearchParams): boolean {
-  if (!bucket || !options.anonymousReadBuckets.includes(bucket)) return false;
-  if (method !== 'GET' && method !== 'HEAD') return false;
-  return !q.has('uploads') && !q.has('uploadId');
-}
-
 /**
  * The S3 API at the root path. Every request: parse the target, check header size, verify the
  * signature (or allow configured anonymous reads), route by method + sub-resource, and render any
@@ -127,14 +136,18 @@ export function s3Handler(options: S3Options): (req: FastifyRequest, reply: Fast
         { method: req.method, url: req.url, rawHeaders: req.raw.rawHeaders },
         { lookup: options.lookup, region: options.region, now: new Date(), maxSkewSeconds: options.maxClockSkewSeconds, domain: options.domain },
       );
-      if (auth.kind === 'anonymous' && !allowAnonymous(options, req.method, target.bucket, target.query)) {
-        throw new AstoreError('AccessDenied');
+      // Who is asking, and may they: every permission the operation needs (a copy needs two).
+      const principal = auth.kind === 'anonymous' ? anonymousPrincipal : (auth.credential.subject ?? anonymousPrincipal);
+      const audit = { requestId: String(req.id), ...(auth.kind === 'signed' && { accessKeyId: auth.credential.accessKeyId }) };
+      const allowed = (permission: S3Permission) => options.authorize({ principal, permission, sourceIp: req.ip }, audit);
+      for (const permission of s3Permissions(req.method, target, req.headers)) {
+        if (!(await allowed(permission))) throw new AstoreError('AccessDenied');
       }
       const controller = new AbortController();
       req.raw.once('close', () => {
         if (!req.raw.complete) controller.abort(new AstoreError('IncompleteBody'));
       });
-      const base: S3Call = { req, reply, target, auth, services: options.services, signal: controller.signal };
+      const base: S3Call = { req, reply, target, auth, services: options.services, signal: controller.signal, allowed };
       if (target.bucket === undefined) {
         const handler = routeService(req.method);
         if (!handler) throw new AstoreError('MethodNotAllowed');

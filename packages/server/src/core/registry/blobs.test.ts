@@ -310,7 +310,7 @@ describe('mount, read, stat and delete', () => {
   test('mount from a named repository links the same blob; null when the source lacks it', async () => {
     const digest = sha512('shared layer');
     const source = await f.service.putBlob('team/base', digest, body('shared layer'));
-    const mounted = await f.service.mount('team/app', digest, 'team/base');
+    const mounted = await f.service.mount('team/app', digest, 'team/base', async () => false);
     assert.ok(mounted);
     assert.equal(mounted.repository, 'team/app');
     assert.equal(mounted.digest, digest);
@@ -319,18 +319,19 @@ describe('mount, read, stat and delete', () => {
     assert.equal(await f.read('team/app', digest), 'shared layer');
     assert.deepEqual(await f.keys('blobs/'), [blobKey(source.blob)], 'no copy of the bytes');
 
-    assert.equal(await f.service.mount('team/other', digest, 'team/nothing'), null);
+    assert.equal(await f.service.mount('team/other', digest, 'team/nothing', async () => true), null);
     await rejectsWith(f.service.statBlob('team/other', digest), 'BlobUnknown');
-    await rejectsWith(f.service.mount('team/other', 'sha256:short', 'team/base'), 'DigestInvalid');
+    await rejectsWith(f.service.mount('team/other', 'sha256:short', 'team/base', async () => true), 'DigestInvalid');
   });
 
-  test('mount without a source takes any repository among those allowed', async () => {
+  test('mount without a source takes a repository that has the blob, only if the caller may pull from it', async () => {
     const digest = sha256('shared layer');
     await f.service.putBlob('team/base', digest, body('shared layer'));
-    assert.equal(await f.service.mount('a', digest, undefined, ['elsewhere']), null);
-    assert.equal(await f.service.mount('a', digest, undefined, []), null);
-    assert.equal((await f.service.mount('a', digest, undefined, ['elsewhere', 'team/base']))?.blob, digest);
-    assert.equal((await f.service.mount('b', digest, undefined))?.blob, digest);
+    const asked: string[] = [];
+    assert.equal(await f.service.mount('a', digest, undefined, async (source) => (asked.push(source), false)), null);
+    assert.deepEqual(asked, ['team/base']);
+    await rejectsWith(f.service.statBlob('a', digest), 'BlobUnknown');
+    assert.equal((await f.service.mount('b', digest, undefined, async (source) => source === 'team/base'))?.blob, digest);
     assert.equal(await f.read('b', digest), 'shared layer');
   });
 
@@ -385,7 +386,7 @@ describe('mount, read, stat and delete', () => {
   test('deleteBlob unlinks the blob from that repository only; the bytes are left to GC', async () => {
     const digest = sha256('layer');
     await f.service.putBlob('a', digest, body('layer'));
-    await f.service.mount('b', digest, 'a');
+    await f.service.mount('b', digest, 'a', async () => true);
     await f.service.deleteBlob('a', digest);
     await rejectsWith(f.service.statBlob('a', digest), 'BlobUnknown');
     await rejectsWith(f.service.deleteBlob('a', digest), 'BlobUnknown');

@@ -61,14 +61,14 @@ export class RegistryBlobService {
   }
 
   /**
-   * Links a blob another repository has. `from` names the source the client asked for; without it any
-   * repository in `allowedSources` may serve (automatic mount). Null when no source has it: the
-   * client then uploads as usual.
+   * Links a blob another repository has. `from` names the source the client asked for (its pull
+   * permission checked by the caller); without it (automatic mount) a repository that has the blob and
+   * that `mayPullFrom` accepts serves. Null when no source has it: the client then uploads as usual.
    */
-  async mount(repository: string, digest: string, from: string | undefined, allowedSources?: readonly string[]): Promise<LayerRecord | null> {
+  async mount(repository: string, digest: string, from: string | undefined, mayPullFrom: (source: string) => Promise<boolean>): Promise<LayerRecord | null> {
     const { digest: canonical } = parseDigest(digest);
-    const source = from !== undefined ? await this.meta.registry.getLayer(from, canonical) : await this.meta.registry.findLayer(canonical, allowedSources);
-    if (!source) return null;
+    const source = from !== undefined ? await this.meta.registry.getLayer(from, canonical) : await this.meta.registry.findLayer(canonical);
+    if (!source || (from === undefined && !(await mayPullFrom(source.repository)))) return null;
     return this.meta.registry.mountLayer(source, repository);
   }
 

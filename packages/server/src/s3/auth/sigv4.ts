@@ -10,6 +10,7 @@
  * streaming modes, with `chunkSigning`). Signature V2 is refused here (InvalidRequest): the router
  * enters through `verifyRequestSignature` (index.ts), which sends V2 requests to sigv2.ts instead.
  */
+import type { PolicyPrincipal } from '../../core/policy/types.ts';
 import { AstoreError } from '../../core/errors.ts';
 import { canonicalRequest, headerValues, parseQuery, splitUrl, type HeaderValues, type QueryParam } from './canonical.ts';
 import { SIGNATURE_PARAM, checkPresignedWindow, isPresigned, parsePresignedQuery } from './presign.ts';
@@ -46,6 +47,8 @@ export interface Credential {
   accessKeyId: string;
   secretKey: string;
   principal: string;
+  /** Who the key speaks for, as the policy engine sees it. */
+  subject?: PolicyPrincipal;
 }
 
 /** Resolves an access key id to its credential; null when the key is unknown (or disabled). */

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe } from 'node:test';
+import { auditTests } from './conformance/audit.ts';
 import { blobTests } from './conformance/blobs.ts';
 import { bucketTests } from './conformance/buckets.ts';
+import { identityTests } from './conformance/identity.ts';
 import { objectTests } from './conformance/objects.ts';
 import { registryTests } from './conformance/registry.ts';
 import { registryGcTests } from './conformance/registry-gc.ts';
@@ -36,5 +38,7 @@ export function runMetaStoreConformance(name: string, open: () => Promise<{ stor
     describe('registry', () => registryTests(store));
     describe('registry uploads', () => registryUploadTests(store));
     describe('registry garbage collection', () => registryGcTests(store));
+    describe('identity', () => identityTests(store));
+    describe('audit', () => auditTests(store));
   });
 }

@@ -1,5 +1,5 @@
 import type { CreateTableBuilder, Generated, Kysely, Transaction } from 'kysely';
-import type { ChecksumAlgorithm } from './types.ts';
+import type { AuditEntry, ChecksumAlgorithm } from './types.ts';
 
 /**
  * The MetaStore schema as Kysely sees it. Portable between SQLite and PostgreSQL:
@@ -24,6 +24,74 @@ export interface Database {
   tags: TagsTable;
   registry_uploads: RegistryUploadsTable;
   registry_upload_chunks: RegistryUploadChunksTable;
+  users: UsersTable;
+  groups: GroupsTable;
+  group_members: GroupMembersTable;
+  access_keys: AccessKeysTable;
+  policies: PoliciesTable;
+  identity_state: IdentityStateTable;
+  audit_log: AuditLogTable;
+}
+
+export interface UsersTable {
+  name: string;
+  /** PHC string (argon2id); null for users who sign in only through OIDC. */
+  password_hash: string | null;
+  display_name: string | null;
+  email: string | null;
+  /** 0 or 1. */
+  disabled: number;
+  created_at: number;
+}
+
+export interface GroupsTable {
+  name: string;
+  description: string | null;
+  created_at: number;
+}
+
+export interface GroupMembersTable {
+  group_name: string;
+  user_name: string;
+}
+
+export interface AccessKeysTable {
+  access_key_id: string;
+  user_name: string;
+  /** The secret sealed with the server key (core/identity/secrets.ts). */
+  secret_ciphertext: string;
+  description: string | null;
+  created_at: number;
+  expires_at: number | null;
+  revoked_at: number | null;
+}
+
+export interface PoliciesTable {
+  name: string;
+  /** JSON of the policy document. */
+  document: string;
+  created_at: number;
+  updated_at: number;
+}
+
+/** One row, id 1: `generation` counts identity changes (IdentityMeta.generation). */
+export interface IdentityStateTable {
+  id: number;
+  generation: number;
+}
+
+export interface AuditLogTable {
+  id: Generated<number>;
+  at: number;
+  principal: string;
+  access_key_id: string | null;
+  action: string;
+  resource: string;
+  outcome: AuditEntry['outcome'];
+  source_ip: string | null;
+  request_id: string | null;
+  /** JSON of the detail map, or null. */
+  detail: string | null;
 }
 
 export interface RepositoriesTable {

@@ -1,12 +1,14 @@
 import type { Kysely } from 'kysely';
 import { KyselyBlobMeta } from './blobs.ts';
 import { KyselyBucketMeta } from './buckets.ts';
+import { KyselyAuditMeta } from './audit.ts';
 import type { Database, DialectHooks } from './db.ts';
+import { KyselyIdentityMeta } from './identity.ts';
 import { migrate } from './migrations.ts';
 import { KyselyObjectMeta } from './objects.ts';
 import { KyselyRegistryMeta } from './registry.ts';
 import { KyselyUploadMeta } from './uploads.ts';
-import type { BlobMeta, BucketMeta, MetaStore, ObjectMeta, RegistryMeta, UploadMeta } from './types.ts';
+import type { AuditMeta, BlobMeta, BucketMeta, IdentityMeta, MetaStore, ObjectMeta, RegistryMeta, UploadMeta } from './types.ts';
 
 /**
  * The MetaStore over any Kysely dialect. A dialect brings its Kysely instance (driver, pool,
@@ -20,6 +22,8 @@ export class KyselyMetaStore implements MetaStore {
   readonly uploads: UploadMeta;
   readonly blobs: BlobMeta;
   readonly registry: RegistryMeta;
+  readonly identity: IdentityMeta;
+  readonly audit: AuditMeta;
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -33,6 +37,8 @@ export class KyselyMetaStore implements MetaStore {
     this.uploads = new KyselyUploadMeta(db);
     this.blobs = new KyselyBlobMeta(db);
     this.registry = new KyselyRegistryMeta(db);
+    this.identity = new KyselyIdentityMeta(db);
+    this.audit = new KyselyAuditMeta(db);
   }
 
   migrate(): Promise<void> {

@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { type Migration, Migrator } from 'kysely/migration';
 import type { DialectHooks } from './db.ts';
 
@@ -8,8 +8,9 @@ import type { DialectHooks } from './db.ts';
  *
  * Foreign keys state the invariants the store keeps anyway: an object or upload names an existing
  * bucket, a segment or part names an existing blob row (so the garbage collector cannot delete a
- * referenced blob even by mistake), a part belongs to an existing upload. Deletes are explicit in
- * the store, never cascaded, so every removed row is visible in the code that removes it.
+ * referenced blob even by mistake), a part belongs to an existing upload, a group membership or an
+ * access key names an existing user (and group). Deletes are explicit in the store, never cascaded,
+ * so every removed row is visible in the code that removes it.
  */
 export function migrations(hooks: DialectHooks): Record<string, Migration> {
   const byteOrderText = hooks.byteOrderText;
@@ -175,6 +176,83 @@ export function migrations(hooks: DialectHooks): Record<string, Migration> {
           .addPrimaryKeyConstraint('registry_upload_chunks_pk', ['upload_id', 'seq'])
           .execute();
         await db.schema.createIndex('registry_upload_chunks_digest').on('registry_upload_chunks').column('digest').execute();
+      },
+    },
+
+    '0003_identity': {
+      async up(db: Kysely<unknown>): Promise<void> {
+        await db.schema
+          .createTable('users')
+          .addColumn('name', byteOrderText, (col) => col.primaryKey())
+          .addColumn('password_hash', 'text')
+          .addColumn('display_name', 'text')
+          .addColumn('email', 'text')
+          // 0 or 1: both dialects store it the same way, and the store maps it to a boolean.
+          .addColumn('disabled', 'integer', (col) => col.notNull())
+          .addColumn('created_at', 'bigint', (col) => col.notNull())
+          .execute();
+
+        await db.schema
+          .createTable('groups')
+          .addColumn('name', byteOrderText, (col) => col.primaryKey())
+          .addColumn('description', 'text')
+          .addColumn('created_at', 'bigint', (col) => col.notNull())
+          .execute();
+
+        await db.schema
+          .createTable('group_members')
+          .addColumn('group_name', byteOrderText, (col) => col.notNull().references('groups.name'))
+          .addColumn('user_name', byteOrderText, (col) => col.notNull().references('users.name'))
+          .addPrimaryKeyConstraint('group_members_pk', ['group_name', 'user_name'])
+          .execute();
+        // A user's groups, in order; also the foreign-key check on user deletion.
+        await db.schema.createIndex('group_members_user_name').on('group_members').columns(['user_name', 'group_name']).execute();
+
+        await db.schema
+          .createTable('access_keys')
+          .addColumn('access_key_id', byteOrderText, (col) => col.primaryKey())
+          .addColumn('user_name', byteOrderText, (col) => col.notNull().references('users.name'))
+          .addColumn('secret_ciphertext', 'text', (col) => col.notNull())
+          .addColumn('description', 'text')
+          .addColumn('created_at', 'bigint', (col) => col.notNull())
+          .addColumn('expires_at', 'bigint')
+          .addColumn('revoked_at', 'bigint')
+          .execute();
+        await db.schema.createIndex('access_keys_user_name').on('access_keys').columns(['user_name', 'created_at']).execute();
+
+        await db.schema
+          .createTable('policies')
+          .addColumn('name', byteOrderText, (col) => col.primaryKey())
+          .addColumn('document', 'text', (col) => col.notNull())
+          .addColumn('created_at', 'bigint', (col) => col.notNull())
+          .addColumn('updated_at', 'bigint', (col) => col.notNull())
+          .execute();
+
+        // One row (id 1): the generation every identity change bumps in its own transaction.
+        await db.schema
+          .createTable('identity_state')
+          .addColumn('id', 'integer', (col) => col.primaryKey())
+          .addColumn('generation', 'bigint', (col) => col.notNull())
+          .execute();
+        await sql`insert into identity_state (id, generation) values (1, 0)`.execute(db);
+
+        // action and resource are filtered by prefix (>= prefix and < bound), so they compare as bytes.
+        await hooks
+          .addIdColumn(db.schema.createTable('audit_log'))
+          .addColumn('at', 'bigint', (col) => col.notNull())
+          .addColumn('principal', byteOrderText, (col) => col.notNull())
+          .addColumn('access_key_id', 'text')
+          .addColumn('action', byteOrderText, (col) => col.notNull())
+          .addColumn('resource', byteOrderText, (col) => col.notNull())
+          .addColumn('outcome', 'text', (col) => col.notNull())
+          .addColumn('source_ip', 'text')
+          .addColumn('request_id', 'text')
+          .addColumn('detail', 'text')
+          .execute();
+        await db.schema.createIndex('audit_log_at').on('audit_log').column('at').execute();
+        await db.schema.createIndex('audit_log_principal').on('audit_log').columns(['principal', 'id']).execute();
+        await db.schema.createIndex('audit_log_action').on('audit_log').columns(['action', 'id']).execute();
+        await db.schema.createIndex('audit_log_resource').on('audit_log').columns(['resource', 'id']).execute();
       },
     },
   };

@@ -12,6 +12,8 @@ export interface MetaStore {
   readonly uploads: UploadMeta;
   readonly blobs: BlobMeta;
   readonly registry: RegistryMeta;
+  readonly identity: IdentityMeta;
+  readonly audit: AuditMeta;
   /** Applies pending migrations; idempotent. */
   migrate(): Promise<void>;
   close(): Promise<void>;
@@ -318,4 +320,135 @@ export interface RegistryMeta {
    * references, and whose subject (if any) is gone from the repository; returns how many went.
    */
   deleteUntaggedManifests(before: Date, limit: number): Promise<number>;
+}
+
+// ---------------------------------------------------------------- identity (principals and policies)
+
+export interface UserRecord {
+  name: string;
+  /** PHC string of a memory-hard hash (argon2id); absent for users who sign in only through OIDC. */
+  passwordHash?: string;
+  displayName?: string;
+  email?: string;
+  disabled: boolean;
+  createdAt: Date;
+  /** Group names, sorted (filled on read; ignored on create). */
+  groups: string[];
+}
+
+export interface GroupRecord {
+  name: string;
+  description?: string;
+  createdAt: Date;
+  /** Member user names, sorted (filled on read). */
+  members: string[];
+}
+
+export interface AccessKeyRecord {
+  accessKeyId: string;
+  /** The user the key belongs to. */
+  user: string;
+  /** The secret, encrypted with the server key (SigV4 needs the secret itself, so it is not hashed). */
+  secretCiphertext: string;
+  description?: string;
+  createdAt: Date;
+  expiresAt?: Date;
+  revokedAt?: Date;
+}
+
+export interface PolicyRecord {
+  name: string;
+  /** JSON of the policy document (core/policy/types.ts PolicyDocument). */
+  document: string;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface Page<T> {
+  items: T[];
+  /** Pass as `after` for the next page; absent on the last page. */
+  next?: string;
+}
+
+/**
+ * Users, groups, access keys and policies. Every method that changes something takes an optional
+ * audit entry, written in the same transaction as the change (so the log never misses a change and
+ * never records one that rolled back).
+ */
+export interface IdentityMeta {
+  /** False (nothing changed) when the name is taken. */
+  createUser(user: Omit<UserRecord, 'groups'>, audit?: AuditEntry): Promise<boolean>;
+  getUser(name: string): Promise<UserRecord | null>;
+  listUsers(after: string | undefined, limit: number): Promise<Page<UserRecord>>;
+  /** Null when there is no such user. */
+  updateUser(name: string, patch: Partial<Pick<UserRecord, 'passwordHash' | 'displayName' | 'email' | 'disabled'>>, audit?: AuditEntry): Promise<UserRecord | null>;
+  /** Removes the user, its access keys and group memberships; false when absent. */
+  deleteUser(name: string, audit?: AuditEntry): Promise<boolean>;
+
+  createGroup(group: Omit<GroupRecord, 'members'>, audit?: AuditEntry): Promise<boolean>;
+  getGroup(name: string): Promise<GroupRecord | null>;
+  listGroups(after: string | undefined, limit: number): Promise<Page<GroupRecord>>;
+  deleteGroup(name: string, audit?: AuditEntry): Promise<boolean>;
+  /** Throws AstoreError('NoSuchEntity') when the user or the group is missing. Idempotent. */
+  addMember(group: string, user: string, audit?: AuditEntry): Promise<void>;
+  removeMember(group: string, user: string, audit?: AuditEntry): Promise<boolean>;
+
+  /** Throws AstoreError('NoSuchEntity') when the user is missing. */
+  createAccessKey(key: AccessKeyRecord, audit?: AuditEntry): Promise<void>;
+  getAccessKey(accessKeyId: string): Promise<AccessKeyRecord | null>;
+  /** Keys of one user (or all), ordered by creation. */
+  listAccessKeys(user?: string): Promise<AccessKeyRecord[]>;
+  revokeAccessKey(accessKeyId: string, at: Date, audit?: AuditEntry): Promise<boolean>;
+  deleteAccessKey(accessKeyId: string, audit?: AuditEntry): Promise<boolean>;
+
+  /** Inserts or replaces; returns whether it was created. */
+  putPolicy(policy: PolicyRecord, audit?: AuditEntry): Promise<'created' | 'updated'>;
+  getPolicy(name: string): Promise<PolicyRecord | null>;
+  listPolicies(): Promise<PolicyRecord[]>;
+  deletePolicy(name: string, audit?: AuditEntry): Promise<boolean>;
+  /**
+   * A counter bumped by every change to users, groups, keys or policies, so a process can cache the
+   * compiled policy set and principals and notice changes made by another replica.
+   */
+  generation(): Promise<number>;
+}
+
+// ---------------------------------------------------------------- audit log
+
+export interface AuditEntry {
+  /** Assigned on append; increasing. */
+  id?: number;
+  at: Date;
+  /** `user:<name>`, `root`, `anonymous`, `role:<name>`, with the access key when one was used. */
+  principal: string;
+  accessKeyId?: string;
+  /** The action decided or performed, e.g. `s3:PutObject`, `admin:CreateUser`. */
+  action: string;
+  resource: string;
+  /** Decisions: allowed / denied; changes: success / failure. */
+  outcome: 'allowed' | 'denied' | 'success' | 'failure';
+  sourceIp?: string;
+  requestId?: string;
+  /** Extra facts (the matched statement, an error code); never secrets or tokens. */
+  detail?: Record<string, unknown>;
+}
+
+export interface AuditQuery {
+  principal?: string;
+  /** Exact action, or a prefix ending in `*` (`s3:*`). */
+  action?: string;
+  /** Resource prefix. */
+  resource?: string;
+  outcome?: AuditEntry['outcome'];
+  from?: Date;
+  to?: Date;
+  /** Entries with a greater id (paging forward). */
+  afterId?: number;
+  limit: number;
+}
+
+export interface AuditMeta {
+  append(entries: readonly AuditEntry[]): Promise<void>;
+  /** Matching entries in id order. */
+  query(query: AuditQuery): Promise<AuditEntry[]>;
 }

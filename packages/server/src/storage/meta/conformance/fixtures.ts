@@ -1,7 +1,23 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { type ErrorCode, isAstoreError } from '../../../core/errors.ts';
-import type { BucketRecord, LayerRecord, ManifestRecord, ManifestSummary, MetaStore, ObjectRecord, ObjectSummary, PartRecord, UploadRecord } from '../types.ts';
+import type {
+  AccessKeyRecord,
+  AuditEntry,
+  BucketRecord,
+  GroupRecord,
+  IdentityMeta,
+  LayerRecord,
+  ManifestRecord,
+  ManifestSummary,
+  MetaStore,
+  ObjectRecord,
+  ObjectSummary,
+  PartRecord,
+  PolicyRecord,
+  UploadRecord,
+  UserRecord,
+} from '../types.ts';
 
 /** Records and helpers shared by the conformance tests; all timestamps are whole milliseconds. */
 export const T0 = Date.UTC(2024, 1, 29, 12, 34, 56, 789);
@@ -109,4 +125,98 @@ export function sortedRefs(manifest: ManifestRecord | null): ManifestRecord | nu
 export function manifestSummaryOf(manifest: ManifestRecord): ManifestSummary {
   const { content: _content, blobs: _blobs, manifests: _manifests, ...summary } = manifest;
   return summary;
+}
+
+// ---------------------------------------------------------------- identity and audit
+
+export function userRecord(name: string, fields: Partial<Omit<UserRecord, 'name' | 'groups'>> = {}): Omit<UserRecord, 'groups'> {
+  return { name, disabled: false, createdAt: new Date(T0), ...fields };
+}
+
+export function groupRecord(name: string, fields: Partial<Omit<GroupRecord, 'name' | 'members'>> = {}): Omit<GroupRecord, 'members'> {
+  return { name, createdAt: new Date(T0), ...fields };
+}
+
+export function accessKeyRecord(accessKeyId: string, user: string, fields: Partial<Omit<AccessKeyRecord, 'accessKeyId' | 'user'>> = {}): AccessKeyRecord {
+  return { accessKeyId, user, secretCiphertext: `v1.sealed.${accessKeyId}`, createdAt: new Date(T0), ...fields };
+}
+
+export function policyRecord(name: string, fields: Partial<Omit<PolicyRecord, 'name'>> = {}): PolicyRecord {
+  return {
+    name,
+    document: JSON.stringify({ name, statements: [{ effect: 'allow', principals: ['*'], actions: ['s3:GetObject'], resources: ['s3:public/*'] }] }),
+    createdAt: new Date(T0),
+    updatedAt: new Date(T0),
+    ...fields,
+  };
+}
+
+export function auditEntry(action: string, resource: string, fields: Partial<Omit<AuditEntry, 'action' | 'resource'>> = {}): AuditEntry {
+  return { at: new Date(T0), principal: 'root', action, resource, outcome: 'success', ...fields };
+}
+
+/** Every audit entry, oldest first. */
+export async function allAuditEntries(store: MetaStore): Promise<AuditEntry[]> {
+  return store.audit.query({ limit: 100_000 });
+}
+
+/** A call of an IdentityMeta method that changes something (or should, but must not). */
+export interface IdentityStep {
+  action: string;
+  run: (identity: IdentityMeta, audit?: AuditEntry) => Promise<unknown>;
+}
+
+/** One call of every changing IdentityMeta method, in an order where each of them changes something. */
+export const identityChanges: readonly IdentityStep[] = [
+  { action: 'admin:CreateUser', run: (id, audit) => id.createUser(userRecord('u'), audit) },
+  { action: 'admin:CreateGroup', run: (id, audit) => id.createGroup(groupRecord('g'), audit) },
+  { action: 'admin:AddGroupMember', run: (id, audit) => id.addMember('g', 'u', audit) },
+  { action: 'admin:UpdateUser', run: (id, audit) => id.updateUser('u', { email: 'u@example.com' }, audit) },
+  { action: 'admin:CreateAccessKey', run: (id, audit) => id.createAccessKey(accessKeyRecord('AKU', 'u'), audit) },
+  { action: 'admin:RevokeAccessKey', run: (id, audit) => id.revokeAccessKey('AKU', new Date(T0 + 1), audit) },
+  { action: 'admin:DeleteAccessKey', run: (id, audit) => id.deleteAccessKey('AKU', audit) },
+  { action: 'admin:PutPolicy', run: (id, audit) => id.putPolicy(policyRecord('p'), audit) },
+  { action: 'admin:UpdatePolicy', run: (id, audit) => id.putPolicy(policyRecord('p', { updatedAt: new Date(T0 + 1) }), audit) },
+  { action: 'admin:DeletePolicy', run: (id, audit) => id.deletePolicy('p', audit) },
+  { action: 'admin:RemoveGroupMember', run: (id, audit) => id.removeMember('g', 'u', audit) },
+  { action: 'admin:DeleteGroup', run: (id, audit) => id.deleteGroup('g', audit) },
+  { action: 'admin:DeleteUser', run: (id, audit) => id.deleteUser('u', audit) },
+];
+
+/** Creates user `u` in group `g` with key `AKU`: the state identityNonChanges run against. */
+export async function identityNonChangesSetup(identity: IdentityMeta): Promise<void> {
+  await identity.createUser(userRecord('u'));
+  await identity.createGroup(groupRecord('g'));
+  await identity.addMember('g', 'u');
+  await identity.createAccessKey(accessKeyRecord('AKU', 'u'));
+}
+
+/** Calls that report no change (false, null) or throw, against identityNonChangesSetup's state. */
+export const identityNonChanges: readonly IdentityStep[] = [
+  { action: 'createUser taken', run: (id, audit) => id.createUser(userRecord('u', { email: 'x@example.com' }), audit) },
+  { action: 'updateUser missing', run: (id, audit) => id.updateUser('nobody', { email: 'x@example.com' }, audit) },
+  { action: 'deleteUser missing', run: (id, audit) => id.deleteUser('nobody', audit) },
+  { action: 'createGroup taken', run: (id, audit) => id.createGroup(groupRecord('g'), audit) },
+  { action: 'deleteGroup missing', run: (id, audit) => id.deleteGroup('nogroup', audit) },
+  { action: 'addMember missing group', run: (id, audit) => id.addMember('nogroup', 'u', audit) },
+  { action: 'addMember missing user', run: (id, audit) => id.addMember('g', 'nobody', audit) },
+  { action: 'removeMember not a member', run: (id, audit) => id.removeMember('g', 'nobody', audit) },
+  { action: 'createAccessKey missing user', run: (id, audit) => id.createAccessKey(accessKeyRecord('AKNEW', 'nobody'), audit) },
+  { action: 'createAccessKey taken id', run: (id, audit) => id.createAccessKey(accessKeyRecord('AKU', 'u'), audit) },
+  { action: 'revokeAccessKey missing', run: (id, audit) => id.revokeAccessKey('AKNONE', new Date(T0), audit) },
+  { action: 'deleteAccessKey missing', run: (id, audit) => id.deleteAccessKey('AKNONE', audit) },
+  { action: 'deletePolicy missing', run: (id, audit) => id.deletePolicy('nopolicy', audit) },
+];
+
+/** Every read of IdentityMeta, once. */
+export async function readIdentity(identity: IdentityMeta): Promise<void> {
+  await identity.getUser('u');
+  await identity.listUsers(undefined, 10);
+  await identity.getGroup('g');
+  await identity.listGroups(undefined, 10);
+  await identity.getAccessKey('AKU');
+  await identity.listAccessKeys();
+  await identity.listAccessKeys('u');
+  await identity.getPolicy('p');
+  await identity.listPolicies();
 }
