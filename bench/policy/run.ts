@@ -202,7 +202,7 @@ function main(): void {
   throughput(engine, mix, 300); // warm-up
   const overhead = timerOverhead();
   const rows: string[] = [];
-  const measure = (label: string, requests: readonly AuthorizationRequest[], e = engine, tMs = 450, lMs = 250) => {
+  const measure = (label: string, requests: readonly AuthorizationRequest[], e = engine, tMs = 350, lMs = 200) => {
     const rate = throughput(e, requests, tMs);
     const lat = latencies(e, requests, lMs);
     rows.push(`| ${label} | ${perSecond(rate)} | ${micros(percentile(lat, 50))} | ${micros(percentile(lat, 99))} | ${micros(percentile(lat, 99.9))} |`);
@@ -219,8 +219,8 @@ function main(): void {
     scaled.forEach((list, i) => verify(built.engine, list, `${kinds[i]} @${count}`));
     const scaledMix = scaled.flatMap((list, i) => list.slice(0, [1600, 300, 100][i]).map((c) => c.request));
     throughput(built.engine, scaledMix, 100);
-    const rate = throughput(built.engine, scaledMix, 300);
-    const lat = latencies(built.engine, scaledMix, 200);
+    const rate = throughput(built.engine, scaledMix, 250);
+    const lat = latencies(built.engine, scaledMix, 150);
     scaling.push(`| ${count.toLocaleString('en-US')} | ${built.engine.statementCount.toLocaleString('en-US')} | ${(built.parseMs + built.compileMs).toFixed(1)} ms | ${perSecond(rate)} | ${micros(percentile(lat, 50))} | ${micros(percentile(lat, 99))} |`);
   }
 

@@ -9,6 +9,7 @@ import { bootstrapAdminPolicy, configuredPolicies } from './core/identity/config
 import { hashPassword, validatePassword } from './core/identity/passwords.ts';
 import { SecretBox, loadServerKey } from './core/identity/secrets.ts';
 import { IdentityService } from './core/identity/service.ts';
+import { OidcVerifier } from './core/identity/oidc.ts';
 import { MultipartService } from './core/multipart.ts';
 import { RegistryBlobService } from './core/registry/blobs.ts';
 import { ManifestService } from './core/registry/manifests.ts';
@@ -59,6 +60,7 @@ export async function openApp(config: Readonly<Config>, log: Logger): Promise<Ap
       refreshMs: 1000,
     },
     log.child({ module: 'identity' }),
+    config.auth.oidc ? new OidcVerifier(config.auth.oidc) : undefined,
   );
   if (config.auth.bootstrapAdmin) await bootstrapAdmin(meta, config.auth.bootstrapAdmin, log);
   const content = new ContentStore(blobs, meta);

@@ -5,6 +5,7 @@ import { sendS3Error } from './s3/errors.ts';
 import { type S3Options, isS3Request, s3Handler, s3Routes } from './s3/router.ts';
 import { ociRoutes } from './oci/router.ts';
 import { apiRoutes } from './api/router.ts';
+import { isStsRequest, stsHandler } from './sts/router.ts';
 import type { BasicAuthOptions } from './oci/auth.ts';
 import { BucketPolicyService } from './core/identity/bucket-policies.ts';
 import { AstoreError } from './core/errors.ts';
@@ -63,6 +64,7 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
   const { identity } = app;
   const basicAuth: BasicAuthOptions = {
     verifyBasic: (username, password) => identity.verifyBasic(username, password),
+    verifyBearer: (token) => identity.verifyBearer(token),
     authorize: (caller, action, resource, req) =>
       identity.authorize(
         { principal: caller.principal, action, resource, context: { sourceIp: req.ip, time: new Date() } },
@@ -79,8 +81,8 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
       region: config.s3.region,
       owner: { id: 'astore-root', displayName: 'root' },
     },
-    lookup: async (accessKeyId) => {
-      const key = await identity.resolveKey(accessKeyId);
+    lookup: async (accessKeyId, sessionToken) => {
+      const key = await identity.resolveKey(accessKeyId, sessionToken);
       return key ? { accessKeyId, secretKey: key.secret, principal: key.principal.name, subject: key.principal } : null;
     },
     authorize: async ({ principal, permission, sourceIp }, audit) =>
@@ -89,6 +91,10 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
     domain: config.s3.domain,
     maxClockSkewSeconds: config.s3.maxClockSkewSeconds,
     maxHeaderBytes: config.server.maxHeaderBytes,
+    sts: {
+      when: isStsRequest,
+      handler: stsHandler({ identity, meta: app.meta, defaultDurationSeconds: config.auth.sts.defaultDurationSeconds, maxDurationSeconds: config.auth.sts.maxDurationSeconds }),
+    },
   };
   // The registry's and the API's routes are more specific than S3's `/*`: the router prefers them.
   await server.register(ociRoutes, {

@@ -56,6 +56,24 @@ export const configSchema = z.strictObject({
         .regex(/^[A-Za-z0-9+/]{43}=$/, 'base64 of 32 bytes')
         .optional()
         .describe('Key that encrypts access-key secrets at rest (base64 of 32 bytes); default: <dataDir>/server-key, generated'),
+      oidc: z
+        .strictObject({
+          issuer: z.url().describe('The provider\'s issuer URL, e.g. https://keycloak.example/realms/astore'),
+          audience: z.array(z.string().min(1)).min(1).default(['astore']).describe('Accepted `aud` values'),
+          jwksUri: z.url().optional().describe('Default: from the issuer\'s discovery document'),
+          usernameClaim: z.string().default('preferred_username'),
+          usernamePrefix: z.string().default('').describe('Prepended to user names from tokens (e.g. `kc:`)'),
+          groupsClaim: z.string().default('groups').describe('Dot path of the claim listing groups'),
+          rolesClaim: z.string().default('realm_access.roles').describe('Dot path of the claim listing roles'),
+          clockToleranceSeconds: z.number().int().nonnegative().default(30),
+        })
+        .optional(),
+      sts: z
+        .strictObject({
+          defaultDurationSeconds: z.number().int().min(900).max(43200).default(3600),
+          maxDurationSeconds: z.number().int().min(900).max(43200).default(43200),
+        })
+        .prefault({}),
       bootstrapAdmin: z
         .strictObject({ name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$/), password: z.string().max(1024) })
         .optional()

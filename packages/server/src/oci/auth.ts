@@ -15,6 +15,8 @@ export type OciAction = 'pull' | 'push' | 'delete' | 'catalog';
 export interface BasicAuthOptions {
   /** Checks an access key id + secret or a user name + password; null when they do not check out. */
   verifyBasic: (username: string, password: string) => Promise<Caller | null>;
+  /** Checks a bearer token from the identity provider; throws Unauthorized / ExpiredToken. */
+  verifyBearer: (token: string) => Promise<Caller>;
   /** The policy engine's decision, recorded in the audit log. */
   authorize: (caller: Caller, action: string, resource: string, req: FastifyRequest) => Promise<Decision>;
   realm: string;
@@ -38,14 +40,22 @@ export function challenge(options: BasicAuthOptions): string {
 export async function authenticate(req: FastifyRequest, options: BasicAuthOptions): Promise<Caller> {
   const header = req.headers.authorization;
   if (header === undefined) return { principal: anonymousPrincipal };
+  const bearer = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  if (bearer) return options.verifyBearer(bearer[1]!).catch(asUnauthorized);
   const match = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
-  if (!match) throw new AstoreError('Unauthorized', 'only HTTP basic authentication (access key or user name and password) is supported');
+  if (!match) throw new AstoreError('Unauthorized', 'use HTTP basic (access key, user name and password, or an identity token as the password) or a bearer token');
   const decoded = Buffer.from(match[1]!, 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
   if (colon < 0) throw new AstoreError('Unauthorized', 'malformed basic credentials');
-  const caller = await options.verifyBasic(decoded.slice(0, colon), decoded.slice(colon + 1));
+  const caller = await options.verifyBasic(decoded.slice(0, colon), decoded.slice(colon + 1)).catch(asUnauthorized);
   if (!caller) throw new AstoreError('Unauthorized', 'invalid username or password');
   return caller;
+}
+
+/** An expired or invalid token is a 401 with a challenge, like wrong credentials (the message says which). */
+function asUnauthorized(err: unknown): never {
+  if (err instanceof AstoreError && err.code === 'ExpiredToken') throw new AstoreError('Unauthorized', err.message);
+  throw err;
 }
 
 /**

@@ -27,6 +27,8 @@ export interface S3Options {
   domain?: string;
   maxClockSkewSeconds: number;
   maxHeaderBytes: number;
+  /** STS requests (form POSTs to `/`) and the handler that answers them. */
+  sts?: { when: (req: FastifyRequest) => boolean; handler: (req: FastifyRequest, reply: FastifyReply) => Promise<unknown> };
 }
 
 type Handler<C> = (call: C) => Promise<unknown>;
@@ -108,9 +110,13 @@ function headerBytes(req: FastifyRequest): number {
  */
 export async function s3Routes(app: FastifyInstance, options: S3Options): Promise<void> {
   const handle = s3Handler(options);
-  for (const url of ['/', '/*']) {
-    app.route({ method: ['GET', 'HEAD', 'PUT', 'POST', 'DELETE'], url, handler: handle });
-  }
+  const sts = options.sts;
+  app.route({
+    method: ['GET', 'HEAD', 'PUT', 'POST', 'DELETE'],
+    url: '/',
+    handler: sts ? (req, reply) => (sts.when(req) ? sts.handler(req, reply) : handle(req, reply)) : handle,
+  });
+  app.route({ method: ['GET', 'HEAD', 'PUT', 'POST', 'DELETE'], url: '/*', handler: handle });
 }
 
 /**

@@ -4,7 +4,10 @@ import { bucketPolicyToDocument } from '../policy/bucket-policy.ts';
 import { parsePolicyDocument } from '../policy/document.ts';
 import { PolicyEngine } from '../policy/engine.ts';
 import type { AuthorizationRequest, Decision, PolicyDocument, PolicyPrincipal } from '../policy/types.ts';
+import { AstoreError } from '../errors.ts';
+import { type OidcVerifier, looksLikeJwt } from './oidc.ts';
 import { verifyPassword } from './passwords.ts';
+import { SessionIssuer } from './sessions.ts';
 import type { SecretBox } from './secrets.ts';
 
 /** Names of the stored policies that hold a bucket's S3 bucket policy (IAM JSON, as PutBucketPolicy took it). */
@@ -46,6 +49,7 @@ export function principalName(principal: PolicyPrincipal): string {
  * the MetaStore's identity generation moves (a change on this or another replica).
  */
 export class IdentityService {
+  readonly sessions: SessionIssuer;
   private cache: { generation: number; checkedAt: number; engine: PolicyEngine; keys: Map<string, CachedKey> } | undefined;
   private rebuilding: Promise<void> | undefined;
 
@@ -54,10 +58,21 @@ export class IdentityService {
     private readonly box: SecretBox,
     private readonly options: IdentityOptions,
     private readonly log: Logger,
-  ) {}
+    /** Verifies identity-provider tokens; absent when no OIDC provider is configured. */
+    readonly oidc?: OidcVerifier,
+  ) {
+    this.sessions = new SessionIssuer(box);
+  }
 
-  /** The principal an access key speaks for, with its secret; null when unknown, revoked, expired or its user disabled. */
-  async resolveKey(accessKeyId: string): Promise<ResolvedKey | null> {
+  /**
+   * The principal an access key speaks for, with its secret; null when unknown, revoked, expired or
+   * its user disabled. Temporary (STS) keys are resolved from the session token they come with.
+   */
+  async resolveKey(accessKeyId: string, sessionToken?: string): Promise<ResolvedKey | null> {
+    if (SessionIssuer.isSessionKey(accessKeyId)) {
+      const session = sessionToken === undefined ? null : this.sessions.resolve(accessKeyId, sessionToken);
+      return session ? { accessKeyId, secret: session.secret, principal: session.principal } : null;
+    }
     if (accessKeyId === this.options.root.accessKeyId) {
       return { accessKeyId, secret: this.options.root.secretKey, principal: rootPrincipal };
     }
@@ -78,6 +93,8 @@ export class IdentityService {
    * they do not check out.
    */
   async verifyBasic(username: string, password: string): Promise<{ principal: PolicyPrincipal; accessKeyId?: string } | null> {
+    // Registry clients log in with an identity token as the password (any user name).
+    if (this.oidc && looksLikeJwt(password)) return { principal: (await this.oidc.verify(password)).principal };
     const key = await this.resolveKey(username);
     if (key) return constantTimeEqual(key.secret, password) ? { principal: key.principal, accessKeyId: key.accessKeyId } : null;
     const user = await this.meta.identity.getUser(username);
@@ -110,6 +127,12 @@ export class IdentityService {
       this.meta.audit.append([entry]).catch((err: unknown) => this.log.error({ err }, 'audit append failed'));
     }
     return decision;
+  }
+
+  /** A bearer token from the identity provider; Unauthorized when none is configured. */
+  async verifyBearer(token: string): Promise<{ principal: PolicyPrincipal }> {
+    if (!this.oidc) throw new AstoreError('Unauthorized', 'bearer tokens need an OIDC provider (auth.oidc)');
+    return { principal: (await this.oidc.verify(token)).principal };
   }
 
   /** Decides without recording: the REST `authorize` endpoint's explanation. */

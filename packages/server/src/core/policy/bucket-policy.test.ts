@@ -86,6 +86,8 @@ test('conditions the engine cannot express are refused, naming them', () => {
   assert.match(withCondition({ IpAddressIfExists: { 'aws:SourceIp': '10.0.0.0/8' } }), /IpAddressIfExists is not supported/);
   assert.match(withCondition({ IpAddress: { 'aws:VpcSourceIp': '10.0.0.0/8' } }), /^Statement\[0\]\.Condition\.IpAddress\.aws:VpcSourceIp: IpAddress supports the key aws:SourceIp only/);
   assert.match(withCondition({ IpAddress: { 'aws:SourceIp': ['10.0.0.0/8', '10.0.0.300'] } }), /IpAddress\.aws:SourceIp\[1\]: "10\.0\.0\.300" is not an IP address/);
+  assert.match(withCondition({ IpAddress: { 'aws:SourceIp': '10.0.0.0/8', 'aws:sourceip': '192.0.2.0/24' } }), /aws:sourceip: aws:SourceIp is given twice/);
+  assert.match(withCondition({ IpAddress: {} }), /^Statement\[0\]\.Condition\.IpAddress: must be an object of one or more condition keys/);
   assert.match(withCondition({ DateLessThan: { 'aws:EpochTime': '1700000000' } }), /DateLessThan supports the key aws:CurrentTime only/);
   assert.match(withCondition({ DateLessThan: { 'aws:CurrentTime': 'next week' } }), /aws:CurrentTime\[0\]: "next week" is not an ISO 8601 date/);
   assert.match(withCondition({ DateLessThan: { 'aws:CurrentTime': '2026-02-30T00:00:00Z' } }), /"2026-02-30T00:00:00Z" is not an ISO 8601 date/);

@@ -166,7 +166,7 @@ function convertConditions(condition: Json, at: string): PolicyConditions {
   let notAfter = Number.POSITIVE_INFINITY;
   for (const [operator, clause] of Object.entries(condition)) {
     const where = `${at}.${operator}`;
-    if (!isObject(clause)) refuse(where, 'must be an object of condition keys');
+    if (!isObject(clause) || Object.keys(clause).length === 0) refuse(where, 'must be an object of one or more condition keys');
     for (const [key, value] of Object.entries(clause)) {
       const lowerKey = key.toLowerCase(); // condition keys are case-insensitive in IAM
       if (operator === 'IpAddress') {
@@ -175,7 +175,8 @@ function convertConditions(condition: Json, at: string): PolicyConditions {
         ranges.forEach((range, i) => {
           if (parseCidr(range) === undefined) refuse(`${where}.${key}[${i}]`, `${JSON.stringify(range)} is not an IP address or CIDR range`);
         });
-        // Two IpAddress clauses cannot occur (one object key); several values are ORed, as here.
+        // Values are ORed, as in the engine; keys are ANDed, which one sourceIp list cannot express.
+        if (conditions.sourceIp !== undefined) refuse(`${where}.${key}`, 'aws:SourceIp is given twice (keys are case-insensitive)');
         conditions.sourceIp = ranges;
       } else if (operator === 'DateGreaterThan' || operator === 'DateGreaterThanEquals' || operator === 'DateLessThan' || operator === 'DateLessThanEquals') {
         if (lowerKey !== 'aws:currenttime') refuse(`${where}.${key}`, `${operator} supports the key aws:CurrentTime only`);

@@ -26,7 +26,7 @@ import { AstoreError } from '../../core/errors.ts';
 import { virtualHostBucket } from '../target.ts';
 import { headerValues, percentDecode, splitUrl, type HeaderValues, type QueryParam } from './canonical.ts';
 import { parseAmzDate } from './signing.ts';
-import type { Credential, SigV2Auth, SignedRequest, VerifyOptions } from './sigv4.ts';
+import { type Credential, type SigV2Auth, type SignedRequest, type VerifyOptions, sessionTokenOf } from './sigv4.ts';
 
 /** Query parameters that sign a V2 request: botocore's HmacV1Auth list, a superset of the one the S3 docs give. */
 const SUBRESOURCES = new Set([
@@ -65,7 +65,7 @@ export async function verifySigV2(req: SignedRequest, options: VerifyOptions): P
   const authorization = headers.get('authorization');
   const claim = authorization !== undefined ? headerClaim(authorization, headers, options) : queryClaim(query, options.now);
 
-  const credential = await options.lookup(claim.accessKeyId);
+  const credential = await options.lookup(claim.accessKeyId, sessionTokenOf(headers, query));
   if (!credential) {
     throw new AstoreError('InvalidAccessKeyId', 'The AWS Access Key Id you provided does not exist in our records.', {
       AWSAccessKeyId: claim.accessKeyId,

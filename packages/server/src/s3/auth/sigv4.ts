@@ -51,8 +51,16 @@ export interface Credential {
   subject?: PolicyPrincipal;
 }
 
-/** Resolves an access key id to its credential; null when the key is unknown (or disabled). */
-export type CredentialLookup = (accessKeyId: string) => Promise<Credential | null>;
+/**
+ * Resolves an access key id to its credential; null when the key is unknown (or disabled). Temporary
+ * credentials (STS) come with the session token the request carries (`X-Amz-Security-Token`).
+ */
+export type CredentialLookup = (accessKeyId: string, sessionToken?: string) => Promise<Credential | null>;
+
+/** The session token of a request: the `X-Amz-Security-Token` header, or the query parameter when presigned. */
+export function sessionTokenOf(headers: HeaderValues, params: readonly { name: string; value?: string }[]): string | undefined {
+  return headers.get('x-amz-security-token')?.[0] ?? params.find((p) => p.name === 'X-Amz-Security-Token')?.value;
+}
 
 /** A SigV4 request: any payload mode, and what the aws-chunked decoder needs to verify chunk signatures. */
 export interface SigV4Auth {
@@ -115,7 +123,7 @@ export async function verifySigV4(req: SignedRequest, options: VerifyOptions): P
   }
   requireSignedAmzHeaders(headers, claim.signedHeaders, authorization !== undefined);
 
-  const credential = await options.lookup(claim.scope.accessKeyId);
+  const credential = await options.lookup(claim.scope.accessKeyId, sessionTokenOf(headers, params));
   if (!credential) {
     throw new AstoreError('InvalidAccessKeyId', 'The AWS Access Key Id you provided does not exist in our records.', {
       AWSAccessKeyId: claim.scope.accessKeyId,
