@@ -42,9 +42,9 @@ const putManifest = (repository: string, reference: string, body: string, conten
   registry.request('PUT', `/v2/${repository}/manifests/${reference}`, { body, headers: { 'content-type': contentType } });
 
 describe('authentication', () => {
-  test('no credentials: 401 UNAUTHORIZED with a basic challenge', async () => {
+  test('no credentials: 401 UNAUTHORIZED with a Bearer challenge for the scope the request needs', async () => {
     const res = await fetch(`${server.endpoint}/v2/private/app/tags/list`);
-    assert.equal(res.headers.get('www-authenticate'), 'Basic realm="astore", charset="UTF-8"');
+    assert.equal(res.headers.get('www-authenticate'), `Bearer realm="${server.endpoint}/v2/token",service="astore",scope="repository:private/app:pull"`);
     await expectError(res, 401, 'UNAUTHORIZED');
     // With anonymous pulls configured the base endpoint answers anyone, so clients may go on without credentials.
     assert.equal((await fetch(`${server.endpoint}/v2/`)).status, 200);

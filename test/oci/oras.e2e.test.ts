@@ -133,9 +133,9 @@ describe('oras: authentication', () => {
     assert.deepEqual((await oras.ok(['repo', 'tags', '--plain-http', `${fixture.registry}/${repository}`])).trim().split('\n'), ['v1']);
   });
 
-  test('an unauthenticated GET /v2/ is 401 with a Basic challenge for realm "astore"', async () => {
+  test('an unauthenticated GET /v2/ is 401 with a Bearer challenge naming the token endpoint', async () => {
     const res = await registryFetch(fixture, '/v2/', { auth: false });
     assert.equal(res.status, 401);
-    assert.match(res.headers.get('www-authenticate') ?? '', /^Basic realm="astore"/);
+    assert.match(res.headers.get('www-authenticate') ?? '', /^Bearer realm="http:\/\/127\.0\.0\.1:\d+\/v2\/token",service="astore"$/);
   });
 });

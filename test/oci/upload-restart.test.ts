@@ -27,7 +27,7 @@ test('a chunked upload continues after the server is killed and restarted', { ti
   // By default nothing is anonymous, not even the base endpoint clients probe first.
   const anonymous = await fetch(`${server.endpoint}/v2/`);
   assert.equal(anonymous.status, 401);
-  assert.match(anonymous.headers.get('www-authenticate') ?? '', /^Basic realm="astore"/);
+  assert.match(anonymous.headers.get('www-authenticate') ?? '', /^Bearer realm="http:\/\/127\.0\.0\.1:\d+\/v2\/token",service="astore"$/);
   const blob = randomBytes(3 * 1024 * 1024 + 17);
   const digest = sha256Digest(blob);
   const first = blob.subarray(0, 2 * 1024 * 1024);

@@ -35,6 +35,8 @@ export interface App {
   root: RootCredentials;
   identity: IdentityService;
   secrets: SecretBox;
+  /** Keys of their own (registry tokens) are derived from it. */
+  serverKey: Buffer;
   close(): Promise<void>;
 }
 
@@ -46,7 +48,8 @@ export async function openApp(config: Readonly<Config>, log: Logger): Promise<Ap
     synchronous: config.storage.meta.sqlite.synchronous,
   });
   const root = await resolveRootCredentials(dataDir, config.auth);
-  const secrets = new SecretBox(await loadServerKey(dataDir, config.auth.serverKey));
+  const serverKey = await loadServerKey(dataDir, config.auth.serverKey);
+  const secrets = new SecretBox(serverKey);
   const identity = new IdentityService(
     meta,
     secrets,
@@ -100,6 +103,7 @@ export async function openApp(config: Readonly<Config>, log: Logger): Promise<Ap
     root,
     identity,
     secrets,
+    serverKey,
     async close() {
       await gc.stop();
       await meta.close();

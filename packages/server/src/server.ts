@@ -7,6 +7,7 @@ import { ociRoutes } from './oci/router.ts';
 import { apiRoutes } from './api/router.ts';
 import { isStsRequest, stsHandler } from './sts/router.ts';
 import type { BasicAuthOptions } from './oci/auth.ts';
+import { RegistryTokens } from './oci/token.ts';
 import { BucketPolicyService } from './core/identity/bucket-policies.ts';
 import { AstoreError } from './core/errors.ts';
 
@@ -62,9 +63,10 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
   });
 
   const { identity } = app;
+  const tokens = config.oci.tokenAuth ? new RegistryTokens(app.serverKey, config.oci.tokenTtlSeconds) : undefined;
   const basicAuth: BasicAuthOptions = {
     verifyBasic: (username, password) => identity.verifyBasic(username, password),
-    verifyBearer: (token) => identity.verifyBearer(token),
+    verifyBearer: (token) => (tokens && RegistryTokens.isRegistryToken(token) ? tokens.verify(token) : identity.verifyBearer(token)),
     authorize: (caller, action, resource, req) =>
       identity.authorize(
         { principal: caller.principal, action, resource, context: { sourceIp: req.ip, time: new Date() } },
@@ -102,6 +104,8 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
     manifests: app.manifests,
     autoMount: config.oci.autoMount,
     auth: { ...basicAuth, anonymousPulls: config.oci.anonymousPullRepositories.length > 0 },
+    tokens,
+    tokenRealm: config.oci.tokenRealm,
     passThrough: { when: isS3Request, handler: s3Handler(s3Options) },
   });
   await server.register(apiRoutes, { meta: app.meta, gc: app.gc, identity, box: app.secrets, auth: basicAuth });

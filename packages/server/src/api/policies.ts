@@ -37,7 +37,8 @@ export function policyRoutes(meta: MetaStore, identity: IdentityService): ApiRou
       handler: async (call) => {
         const policyName = call.params.name!;
         if (policyName.startsWith('bucket:')) throw new AstoreError('InvalidArgument', 'bucket policies are set through the S3 API (PutBucketPolicy)');
-        const raw = await readJson(call.req, z.record(z.string(), z.unknown()));
+        // What GET answers can be PUT back: the timestamps it adds are the store's, not the document's.
+        const { createdAt: _created, updatedAt: _updated, ...raw } = await readJson(call.req, z.record(z.string(), z.unknown()));
         const document = parsePolicyDocument({ ...raw, name: raw.name ?? policyName });
         if (document.name !== policyName) throw new AstoreError('InvalidArgument', `the document's name ${document.name} differs from the URL's ${policyName}`);
         const now = new Date();

@@ -103,6 +103,12 @@ export const configSchema = z.strictObject({
         .default([])
         .describe('Repositories anyone may pull from: exact names, `prefix/*`, or `*`'),
       autoMount: z.boolean().default(true).describe('A mount request without `from` links the blob from any repository that has it'),
+      tokenAuth: z
+        .boolean()
+        .default(true)
+        .describe('Answer 401 with a Bearer challenge and issue registry tokens at /v2/token (basic credentials are accepted either way)'),
+      tokenTtlSeconds: z.number().int().min(30).max(3600).default(300),
+      tokenRealm: z.url().optional().describe('The token endpoint URL clients are sent to; default <scheme>://<host>/v2/token of the request'),
       maxManifestBytes: z.number().int().positive().default(4 * 1024 ** 2),
       maxBlobBytes: z.number().int().positive().default(5 * 1024 ** 4),
     })

@@ -8,6 +8,11 @@ export interface Caller {
   principal: PolicyPrincipal;
   /** Set when the credentials were an access key (rather than a user's password). */
   accessKeyId?: string;
+  /**
+   * With a registry token: the repositories (or `catalog`) and actions it grants, an upper bound on
+   * what the policy engine may allow.
+   */
+  grants?: Record<string, string[]>;
 }
 
 export type OciAction = 'pull' | 'push' | 'delete' | 'catalog';
@@ -63,6 +68,10 @@ function asUnauthorized(err: unknown): never {
  * authenticate, and 403 DENIED for an authenticated one.
  */
 export async function authorizeCall(caller: Caller, action: string, resource: string, req: FastifyRequest, options: BasicAuthOptions): Promise<void> {
+  if (caller.grants && !tokenGrants(caller.grants, action, resource)) {
+    // Insufficient scope: the client asks the token endpoint again, for the scope the challenge names.
+    throw new AstoreError('Unauthorized', `the registry token does not grant ${action} on ${resource}`);
+  }
   const decision = await options.authorize(caller, action, resource, req);
   if (decision.allowed) return;
   if (caller.principal.kind === 'anonymous') throw new AstoreError('Unauthorized');
@@ -70,3 +79,10 @@ export async function authorizeCall(caller: Caller, action: string, resource: st
 }
 
 export const repositoryResource = (repository: string) => `oci:${repository}`;
+
+function tokenGrants(grants: Record<string, string[]>, action: string, resource: string): boolean {
+  if (action === 'oci:catalog') return (grants.catalog ?? []).length > 0;
+  if (!action.startsWith('oci:') || !resource.startsWith('oci:')) return false;
+  const actions = grants[resource.slice('oci:'.length)] ?? [];
+  return actions.includes('*') || actions.includes(action.slice('oci:'.length));
+}

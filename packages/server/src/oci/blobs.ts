@@ -39,10 +39,11 @@ export async function startUpload(call: OciCall): Promise<unknown> {
   if (mount !== null) {
     const from = query.get('from') ?? undefined;
     const fromName = from !== undefined && from !== name ? from : undefined;
-    if (fromName !== undefined) await authorizeCall(call.caller, 'oci:pull', repositoryResource(fromName), req, options.auth);
-    // Automatic mount (no `from`) looks in every repository; named sources are checked like a pull.
-    const mayPullFrom = async (source: string) => (await options.auth.authorize(call.caller, 'oci:pull', repositoryResource(source), req)).allowed;
-    const layer = fromName !== undefined || options.autoMount ? await options.blobs.mount(name, mount, fromName, mayPullFrom).catch(ignoreUnknown) : null;
+    // The source must be one the caller may pull from (named, or found by an automatic mount); when it
+    // is not, nothing is mounted and an upload starts instead (202), as the spec asks of a failed mount.
+    const mayPullFrom = async (source: string) => mayPull(call, source);
+    const allowed = fromName === undefined ? options.autoMount : await mayPullFrom(fromName);
+    const layer = allowed ? await options.blobs.mount(name, mount, fromName, mayPullFrom).catch(ignoreUnknown) : null;
     req.raw.resume();
     if (layer) return created(call, layer);
   }
@@ -141,4 +142,20 @@ function contentLength({ req }: OciCall): number | undefined {
 function ignoreUnknown(err: unknown): null {
   if (err instanceof AstoreError && ['DigestInvalid', 'NameInvalid', 'BlobUnknown'].includes(err.code)) return null;
   throw err;
+}
+
+/**
+ * Whether the caller may pull from a mount source, by the policy engine. A registry token's grants are
+ * not consulted here: clients rarely ask a token for the source's scope, and the principal's own
+ * permission is what protects the source.
+ */
+async function mayPull(call: OciCall, repository: string): Promise<boolean> {
+  try {
+    const { grants: _grants, ...principalOnly } = call.caller;
+    await authorizeCall(principalOnly, 'oci:pull', repositoryResource(repository), call.req, call.options.auth);
+    return true;
+  } catch (err) {
+    if (err instanceof AstoreError && (err.code === 'Unauthorized' || err.code === 'AccessDenied')) return false;
+    throw err;
+  }
 }

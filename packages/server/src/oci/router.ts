@@ -7,6 +7,7 @@ import { type Caller, type OciAction, type OciAuthOptions, authenticate, authori
 import * as blobs from './blobs.ts';
 import { sendOciError } from './errors.ts';
 import * as manifests from './manifests.ts';
+import { type RegistryTokens, bearerChallenge, tokenEndpoint } from './token.ts';
 
 export interface OciOptions {
   blobs: RegistryBlobService;
@@ -14,6 +15,10 @@ export interface OciOptions {
   auth: OciAuthOptions;
   /** Mount a blob the client names without `from` from any repository that has it. */
   autoMount: boolean;
+  /** Token mode: issues registry tokens and answers 401 with a Bearer challenge (else a Basic one). */
+  tokens?: RegistryTokens;
+  /** The token endpoint's URL in challenges; default `<scheme>://<host>/v2/token` of the request. */
+  tokenRealm?: string;
   /** Requests under /v2/ that belong to another protocol (S3-signed ones) and the handler that takes them. */
   passThrough?: { when: (req: FastifyRequest) => boolean; handler: (req: FastifyRequest, reply: FastifyReply) => Promise<unknown> };
 }
@@ -79,8 +84,13 @@ export function parseRegistryPath(path: string): { endpoint: Endpoint; name: str
 export async function ociRoutes(app: FastifyInstance, options: OciOptions): Promise<void> {
   const handle = async (req: FastifyRequest, reply: FastifyReply) => {
     reply.header('docker-distribution-api-version', 'registry/2.0');
+    let scope: string | undefined;
     try {
       const [rawPath = '', search = ''] = req.url.slice('/v2/'.length).split('?', 2) as [string?, string?];
+      if (rawPath === 'token' && options.tokens) {
+        if (req.method !== 'GET') throw new AstoreError('Unsupported', 'the token endpoint answers GET');
+        return await tokenEndpoint(req, reply, options.tokens, options.auth);
+      }
       const caller = await authenticate(req, options.auth);
       const target = parseRegistryPath(safeDecode(rawPath));
       if (!target) throw new AstoreError('NameUnknown', `no registry endpoint at ${req.url.split('?')[0]}`);
@@ -88,6 +98,7 @@ export async function ociRoutes(app: FastifyInstance, options: OciOptions): Prom
       if (!route) throw new AstoreError('Unsupported', `${req.method} is not supported on this endpoint`);
       const [handler, action] = route;
       const name = target.name === '' ? '' : validateRepositoryName(target.name);
+      scope = challengeScope(target.endpoint, action, name);
       if (target.endpoint === 'base') {
         if (caller.principal.kind === 'anonymous' && !options.auth.anonymousPulls) throw new AstoreError('Unauthorized');
       } else {
@@ -100,7 +111,9 @@ export async function ociRoutes(app: FastifyInstance, options: OciOptions): Prom
       return await handler({ req, reply, options, caller, query: new URLSearchParams(search), name, ref: target.ref, signal: controller.signal });
     } catch (err) {
       if (!req.raw.complete) reply.header('connection', 'close'); // do not wait for an unread body
-      if (err instanceof AstoreError && err.code === 'Unauthorized') reply.header('www-authenticate', challenge(options.auth));
+      if (err instanceof AstoreError && err.code === 'Unauthorized') {
+        reply.header('www-authenticate', options.tokens ? bearerChallenge(req, options.tokenRealm, scope) : challenge(options.auth));
+      }
       return sendOciError(reply, err);
     }
   };
@@ -119,4 +132,11 @@ function safeDecode(path: string): string {
   } catch {
     throw new AstoreError('NameInvalid', 'malformed percent-encoding in the path');
   }
+}
+
+/** The scope a token must grant for this request, as the challenge names it. */
+function challengeScope(endpoint: Endpoint, action: OciAction, name: string): string | undefined {
+  if (endpoint === 'base') return undefined;
+  if (endpoint === 'catalog') return 'registry:catalog:*';
+  return `repository:${name}:${action === 'push' ? 'pull,push' : action}`;
 }
