@@ -167,4 +167,13 @@ test('every principal is allowed or denied exactly as the policies say, and ever
       assert.ok(found.requestId, 'the entry names the request');
     }
   }
+
+  // Every change that committed is in the log, written in its own transaction, with its author.
+  const changes = (await ok(api('GET', '/api/v1/audit?outcome=success&action=s3:PutObject&resource=s3:dev/&limit=1000'))) as { entries: { principal: string; resource: string }[] };
+  const authors = (resource: string) => changes.entries.filter((e) => e.resource === resource).map((e) => e.principal).sort();
+  assert.deepEqual(authors('s3:dev/new.txt'), ['root', 'user:alice', 'user:bob']);
+  assert.deepEqual(authors('s3:dev/protected/x'), ['root', 'user:bob'], 'the denied PUTs changed nothing and recorded no change');
+  const pushes = (await ok(api('GET', '/api/v1/audit?outcome=success&action=oci:*&limit=1000'))) as { entries: { action: string; resource: string }[] };
+  assert.deepEqual(pushes.entries, [], 'starting uploads changes nothing that is audited as a change');
 });
+

@@ -3,6 +3,8 @@ import { AstoreError } from '../core/errors.ts';
 import type { RegistryBlobService } from '../core/registry/blobs.ts';
 import type { ManifestService } from '../core/registry/manifests.ts';
 import { validateRepositoryName } from '../core/registry/references.ts';
+import { principalName } from '../core/identity/service.ts';
+import { asActor } from '../core/identity/actor.ts';
 import { type Caller, type OciAction, type OciAuthOptions, authenticate, authorizeCall, challenge, repositoryResource } from './auth.ts';
 import * as blobs from './blobs.ts';
 import { sendOciError } from './errors.ts';
@@ -108,7 +110,13 @@ export async function ociRoutes(app: FastifyInstance, options: OciOptions): Prom
       req.raw.once('close', () => {
         if (!req.raw.complete) controller.abort(new AstoreError('IncompleteBody'));
       });
-      return await handler({ req, reply, options, caller, query: new URLSearchParams(search), name, ref: target.ref, signal: controller.signal });
+      const actor = {
+        principal: principalName(caller.principal),
+        ...(caller.accessKeyId !== undefined && { accessKeyId: caller.accessKeyId }),
+        sourceIp: req.ip,
+        requestId: String(req.id),
+      };
+      return await asActor(actor, () => handler({ req, reply, options, caller, query: new URLSearchParams(search), name, ref: target.ref, signal: controller.signal }));
     } catch (err) {
       if (!req.raw.complete) reply.header('connection', 'close'); // do not wait for an unread body
       if (err instanceof AstoreError && err.code === 'Unauthorized') {

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AstoreError } from '../core/errors.ts';
-import { anonymousPrincipal } from '../core/identity/service.ts';
+import { anonymousPrincipal, principalName } from '../core/identity/service.ts';
+import { asActor } from '../core/identity/actor.ts';
 import type { PolicyPrincipal } from '../core/policy/types.ts';
 import { type S3Permission, s3Permissions } from './actions.ts';
 import { validateBucketName } from '../core/names.ts';
@@ -154,23 +155,30 @@ export function s3Handler(options: S3Options): (req: FastifyRequest, reply: Fast
         if (!req.raw.complete) controller.abort(new AstoreError('IncompleteBody'));
       });
       const base: S3Call = { req, reply, target, auth, services: options.services, signal: controller.signal, allowed };
-      if (target.bucket === undefined) {
-        const handler = routeService(req.method);
-        if (!handler) throw new AstoreError('MethodNotAllowed');
-        return await handler(base);
-      }
-      if (target.key === undefined) {
-        const handler = routeBucket(req.method, target.query);
-        if (!handler) throw new AstoreError('MethodNotAllowed');
-        if (req.method === 'PUT') validateBucketName(target.bucket);
-        return await handler({ ...base, bucket: target.bucket });
-      }
-      const handler = routeObject(req.method, target.query, req.headers);
-      if (!handler) throw new AstoreError('MethodNotAllowed');
-      return await handler({ ...base, bucket: target.bucket, key: target.key });
+      const actor = { principal: principalName(principal), ...(audit.accessKeyId !== undefined && { accessKeyId: audit.accessKeyId }), sourceIp: req.ip, requestId: audit.requestId };
+      return await asActor(actor, () => route(base));
     } catch (err) {
       if (!req.raw.complete) reply.header('connection', 'close'); // do not wait for an unread body
       return sendS3Error(reply, err, resource);
     }
   };
+}
+
+/** Dispatches by target and method. */
+async function route(base: S3Call): Promise<unknown> {
+  const { req, target } = base;
+  if (target.bucket === undefined) {
+    const handler = routeService(req.method);
+    if (!handler) throw new AstoreError('MethodNotAllowed');
+    return handler(base);
+  }
+  if (target.key === undefined) {
+    const handler = routeBucket(req.method, target.query);
+    if (!handler) throw new AstoreError('MethodNotAllowed');
+    if (req.method === 'PUT') validateBucketName(target.bucket);
+    return handler({ ...base, bucket: target.bucket });
+  }
+  const handler = routeObject(req.method, target.query, req.headers);
+  if (!handler) throw new AstoreError('MethodNotAllowed');
+  return handler({ ...base, bucket: target.bucket, key: target.key });
 }

@@ -1,17 +1,23 @@
 import type { Kysely, Selectable } from 'kysely';
+import { auditChange } from './change-audit.ts';
 import { type BucketsTable, type Database, inWriteTransaction } from './db.ts';
 import type { BucketMeta, BucketRecord } from './types.ts';
 
 export class KyselyBucketMeta implements BucketMeta {
   constructor(private readonly db: Kysely<Database>) {}
 
-  async create(bucket: BucketRecord): Promise<boolean> {
-    const result = await this.db
-      .insertInto('buckets')
-      .values({ name: bucket.name, region: bucket.region, created_at: bucket.createdAt.getTime() })
-      .onConflict((conflict) => conflict.column('name').doNothing())
-      .executeTakeFirst();
-    return result.numInsertedOrUpdatedRows === 1n;
+  /** In a write transaction, so the new bucket is durable (and audited) before it is acknowledged. */
+  create(bucket: BucketRecord): Promise<boolean> {
+    return inWriteTransaction(this.db, async (trx) => {
+      const result = await trx
+        .insertInto('buckets')
+        .values({ name: bucket.name, region: bucket.region, created_at: bucket.createdAt.getTime() })
+        .onConflict((conflict) => conflict.column('name').doNothing())
+        .executeTakeFirst();
+      const created = result.numInsertedOrUpdatedRows === 1n;
+      if (created) await auditChange(trx, 's3:CreateBucket', `s3:${bucket.name}`);
+      return created;
+    });
   }
 
   async get(name: string): Promise<BucketRecord | null> {
@@ -39,6 +45,7 @@ export class KyselyBucketMeta implements BucketMeta {
       await trx.deleteFrom('upload_parts').where('upload_id', 'in', uploadsOfBucket).execute();
       await trx.deleteFrom('multipart_uploads').where('bucket', '=', name).execute();
       await trx.deleteFrom('buckets').where('name', '=', name).execute();
+      await auditChange(trx, 's3:DeleteBucket', `s3:${name}`);
       return 'deleted';
     });
   }

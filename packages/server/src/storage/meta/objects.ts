@@ -1,6 +1,7 @@
 import type { Kysely, Selectable } from 'kysely';
 import { AstoreError } from '../../core/errors.ts';
 import { touchBlobs } from './blobs.ts';
+import { auditChange } from './change-audit.ts';
 import {
   type Database,
   type ObjectSegmentsTable,
@@ -59,7 +60,11 @@ export class KyselyObjectMeta implements ObjectMeta {
   }
 
   put(object: ObjectRecord): Promise<ObjectRecord | null> {
-    return inWriteTransaction(this.db, (trx) => putObject(trx, object, Date.now()));
+    return inWriteTransaction(this.db, async (trx) => {
+      const replaced = await putObject(trx, object, Date.now());
+      await auditChange(trx, 's3:PutObject', `s3:${object.bucket}/${object.key}`, { size: object.size, etag: object.etag });
+      return replaced;
+    });
   }
 
   delete(bucket: string, key: string): Promise<ObjectRecord | null> {
@@ -67,6 +72,7 @@ export class KyselyObjectMeta implements ObjectMeta {
       const existing = await readObject(trx, bucket, key);
       if (!existing) return null;
       await deleteObjectRow(trx, existing.id);
+      await auditChange(trx, 's3:DeleteObject', `s3:${bucket}/${key}`);
       return existing.record;
     });
   }

@@ -1,6 +1,7 @@
 import type { Kysely, Selectable, Transaction } from 'kysely';
 import { AstoreError } from '../../core/errors.ts';
 import { touchBlobs } from './blobs.ts';
+import { auditChange } from './change-audit.ts';
 import { type Database, type ManifestsTable, type RepositoryBlobsTable, batches, fromJson, inReadTransaction, inWriteTransaction } from './db.ts';
 import type { LayerRecord, ManifestRecord, ManifestSummary, RegistryMeta, RegistryUploadRecord } from './types.ts';
 
@@ -25,7 +26,10 @@ export class KyselyRegistryMeta implements RegistryMeta {
   // ------------------------------------------------------------ blobs (links)
 
   linkBlob(link: Link): Promise<void> {
-    return inWriteTransaction(this.db, (trx) => upsertLink(trx, link, Date.now()));
+    return inWriteTransaction(this.db, async (trx) => {
+      await upsertLink(trx, link, Date.now());
+      await auditChange(trx, 'oci:PushBlob', `oci:${link.repository}`, { digest: link.digest, size: link.size });
+    });
   }
 
   mountLayer(source: { repository: string; digest: string }, repository: string): Promise<LayerRecord | null> {
@@ -36,6 +40,7 @@ export class KyselyRegistryMeta implements RegistryMeta {
       if (!row) return null;
       const now = Date.now();
       await upsertLink(trx, { repository, digest: row.digest, blob: row.blob, size: row.size }, now);
+      await auditChange(trx, 'oci:MountBlob', `oci:${repository}`, { digest: row.digest, from: source.repository });
       return { repository, digest: row.digest, blob: row.blob, size: row.size, touchedAt: new Date(now) };
     });
   }
@@ -68,7 +73,9 @@ export class KyselyRegistryMeta implements RegistryMeta {
   unlinkBlob(repository: string, digest: string): Promise<boolean> {
     return inWriteTransaction(this.db, async (trx) => {
       const result = await trx.deleteFrom('repository_blobs').where('repository', '=', repository).where('digest', '=', digest).executeTakeFirst();
-      return result.numDeletedRows > 0n;
+      if (result.numDeletedRows === 0n) return false;
+      await auditChange(trx, 'oci:DeleteBlob', `oci:${repository}`, { digest });
+      return true;
     });
   }
 
@@ -122,6 +129,7 @@ export class KyselyRegistryMeta implements RegistryMeta {
           .onConflict((conflict) => conflict.columns(['repository', 'name']).doUpdateSet({ digest: manifest.digest, updated_at: manifest.createdAt.getTime() }))
           .execute();
       }
+      await auditChange(trx, 'oci:PutManifest', `oci:${repository}`, { digest: manifest.digest, mediaType: manifest.mediaType, ...(tags.length > 0 && { tags: [...new Set(tags)] }) });
     });
   }
 
@@ -148,13 +156,19 @@ export class KyselyRegistryMeta implements RegistryMeta {
   }
 
   deleteManifest(repository: string, digest: string): Promise<boolean> {
-    return inWriteTransaction(this.db, (trx) => removeManifest(trx, repository, digest));
+    return inWriteTransaction(this.db, async (trx) => {
+      if (!(await removeManifest(trx, repository, digest))) return false;
+      await auditChange(trx, 'oci:DeleteManifest', `oci:${repository}`, { digest });
+      return true;
+    });
   }
 
   deleteTag(repository: string, tag: string): Promise<boolean> {
     return inWriteTransaction(this.db, async (trx) => {
       const result = await trx.deleteFrom('tags').where('repository', '=', repository).where('name', '=', tag).executeTakeFirst();
-      return result.numDeletedRows > 0n;
+      if (result.numDeletedRows === 0n) return false;
+      await auditChange(trx, 'oci:DeleteTag', `oci:${repository}`, { tag });
+      return true;
     });
   }
 
@@ -219,6 +233,7 @@ export class KyselyRegistryMeta implements RegistryMeta {
       }
       if (!(await removeUpload(trx, uploadId))) throw new AstoreError('BlobUploadUnknown', undefined, { uploadId });
       await upsertLink(trx, link, Date.now());
+      await auditChange(trx, 'oci:PushBlob', `oci:${link.repository}`, { digest: link.digest, size: link.size, uploadId });
     });
   }
 

@@ -1,6 +1,7 @@
 import type { Kysely, Selectable } from 'kysely';
 import { AstoreError } from '../../core/errors.ts';
 import { touchBlobs } from './blobs.ts';
+import { auditChange } from './change-audit.ts';
 import {
   type Database,
   type MultipartUploadsTable,
@@ -140,6 +141,7 @@ export class KyselyUploadMeta implements UploadMeta {
       await requireUpload(trx, uploadId);
       const replaced = await putObject(trx, object, Date.now());
       await deleteUpload(trx, uploadId);
+      await auditChange(trx, 's3:CompleteMultipartUpload', `s3:${object.bucket}/${object.key}`, { size: object.size, etag: object.etag, uploadId });
       return replaced;
     });
   }
