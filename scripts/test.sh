@@ -14,6 +14,9 @@ source scripts/setup-test-tools.sh
 source scripts/install-oci-tools.sh conformance oras crane regctl helm
 # skopeo from Debian's packages; exports ASTORE_TEST_SKOPEO.
 source scripts/install-skopeo.sh
+# Keycloak for the identity tests, unpacked and pre-built once into the tools cache; exports
+# ASTORE_TEST_KEYCLOAK (each test file that needs it starts its own from there).
+source scripts/install-keycloak.sh
 
 npm run typecheck
 

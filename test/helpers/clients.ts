@@ -8,7 +8,8 @@ export type TestTool =
   | 'ASTORE_TEST_CRANE'
   | 'ASTORE_TEST_REGCTL'
   | 'ASTORE_TEST_HELM'
-  | 'ASTORE_TEST_SKOPEO';
+  | 'ASTORE_TEST_SKOPEO'
+  | 'ASTORE_TEST_KEYCLOAK';
 
 /**
  * The real clients installed by the test setup (scripts/setup-test-tools.sh for aws-cli and boto3,

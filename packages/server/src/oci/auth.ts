@@ -68,11 +68,12 @@ function asUnauthorized(err: unknown): never {
  * authenticate, and 403 DENIED for an authenticated one.
  */
 export async function authorizeCall(caller: Caller, action: string, resource: string, req: FastifyRequest, options: BasicAuthOptions): Promise<void> {
-  if (caller.grants && !tokenGrants(caller.grants, action, resource)) {
-    // Insufficient scope: the client asks the token endpoint again, for the scope the challenge names.
+  const decision = await options.authorize(caller, action, resource, req);
+  if (decision.allowed && caller.grants && !tokenGrants(caller.grants, action, resource)) {
+    // Allowed, but not by this token: the client asks the token endpoint again, for the scope the
+    // challenge names. (Not allowed at all is DENIED below: no token would help.)
     throw new AstoreError('Unauthorized', `the registry token does not grant ${action} on ${resource}`);
   }
-  const decision = await options.authorize(caller, action, resource, req);
   if (decision.allowed) return;
   if (caller.principal.kind === 'anonymous') throw new AstoreError('Unauthorized');
   throw new AstoreError('AccessDenied', `${action} on ${resource} is not allowed`);

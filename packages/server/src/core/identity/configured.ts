@@ -14,7 +14,7 @@ export function configuredPolicies(options: { anonymousReadBuckets: readonly str
         {
           sid: 'AnonymousRead',
           effect: 'allow',
-          principals: ['anonymous'],
+          principals: ['*'],
           actions: ['s3:GetObject', 's3:ListBucket', 's3:GetBucketLocation'],
           resources: options.anonymousReadBuckets.flatMap((bucket) => [`s3:${bucket}`, `s3:${bucket}/*`]),
         },
@@ -29,7 +29,7 @@ export function configuredPolicies(options: { anonymousReadBuckets: readonly str
         {
           sid: 'AnonymousPull',
           effect: 'allow',
-          principals: ['anonymous'],
+          principals: ['*'],
           actions: ['oci:pull'],
           resources: options.anonymousPullRepositories.map((pattern) => `oci:${pattern}`),
         },
