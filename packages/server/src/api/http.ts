@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { AstoreError } from '../core/errors.ts';
+import { readSmallBody } from '../core/small-body.ts';
 import type { AuditEntry } from '../storage/meta/types.ts';
 import { principalName } from '../core/identity/service.ts';
 import type { Caller } from '../oci/auth.ts';
@@ -16,16 +17,10 @@ export interface ApiCall {
 
 /** Reads and validates a JSON body (at most `maxBytes`); InvalidArgument naming the first problem. */
 export async function readJson<T>(req: FastifyRequest, schema: z.ZodType<T>, maxBytes = 1024 * 1024): Promise<T> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req.raw) {
-    size += (chunk as Buffer).length;
-    if (size > maxBytes) throw new AstoreError('InvalidArgument', `the request body exceeds ${maxBytes} bytes`);
-    chunks.push(chunk as Buffer);
-  }
+  const body = await readSmallBody(req.raw, maxBytes, () => new AstoreError('InvalidArgument', `the request body exceeds ${maxBytes} bytes`));
   let json: unknown;
   try {
-    json = JSON.parse(Buffer.concat(chunks).toString('utf8') || 'null');
+    json = JSON.parse(body.toString('utf8') || 'null');
   } catch (err) {
     throw new AstoreError('InvalidArgument', `the request body is not JSON: ${(err as Error).message}`);
   }

@@ -1,4 +1,5 @@
 import { AstoreError } from '../core/errors.ts';
+import { readSmallBody } from '../core/small-body.ts';
 import type { Page } from '../core/registry/manifests.ts';
 import { mediaTypes } from '../core/registry/manifest-format.ts';
 import type { OciCall } from './router.ts';
@@ -18,7 +19,8 @@ export async function getManifest({ req, reply, options, name, ref }: OciCall): 
 }
 
 export async function putManifest({ req, reply, options, query, name, ref, signal }: OciCall): Promise<unknown> {
-  const content = await readBody(req.raw, options.manifests.maxBytes, signal);
+  const maxBytes = options.manifests.maxBytes;
+  const content = await readSmallBody(req.raw, maxBytes, () => new AstoreError('ManifestTooLarge', `the manifest exceeds the limit of ${maxBytes} bytes`), signal);
   const result = await options.manifests.put(name, ref, req.headers['content-type'], content, query.getAll('tag'));
   if (query.has('tag')) reply.header('oci-tag', result.tags.join(', '));
   reply
@@ -71,17 +73,4 @@ function linkNext({ reply }: OciCall, path: string, n: number, page: Page<string
   if (page.next === undefined) return;
   const next = new URLSearchParams({ n: String(n), last: page.next });
   reply.header('link', `<${path}?${next.toString()}>; rel="next"`);
-}
-
-/** Reads a whole (small) body; MANIFEST too large is refused while it streams. */
-async function readBody(stream: NodeJS.ReadableStream, maxBytes: number, signal: AbortSignal): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of stream) {
-    signal.throwIfAborted();
-    size += (chunk as Buffer).length;
-    if (size > maxBytes) throw new AstoreError('ManifestTooLarge', `the manifest exceeds the limit of ${maxBytes} bytes`);
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
 }

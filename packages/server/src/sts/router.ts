@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { XMLBuilder } from 'fast-xml-parser';
 import { AstoreError } from '../core/errors.ts';
+import { readSmallBody } from '../core/small-body.ts';
 import { type IdentityService, principalName } from '../core/identity/service.ts';
 import type { MetaStore } from '../storage/meta/types.ts';
 
@@ -42,7 +43,8 @@ const stsCodes: Partial<Record<string, { code: string; status: number }>> = {
 export function stsHandler(options: StsOptions): (req: FastifyRequest, reply: FastifyReply) => Promise<unknown> {
   return async (req, reply) => {
     try {
-      const form = new URLSearchParams(await readBody(req, 64 * 1024));
+      const body = await readSmallBody(req.raw, 64 * 1024, () => new AstoreError('InvalidArgument', 'the request body exceeds 64 KiB'));
+      const form = new URLSearchParams(body.toString('utf8'));
       const action = form.get('Action');
       if (action !== 'AssumeRoleWithWebIdentity') throw new AstoreError('NotImplemented', `STS action ${action ?? '(none)'} is not supported; AssumeRoleWithWebIdentity is`);
       return await assumeRoleWithWebIdentity(req, reply, form, options);
@@ -113,15 +115,4 @@ async function assumeRoleWithWebIdentity(req: FastifyRequest, reply: FastifyRepl
     },
   }) as string;
   return reply.code(200).header('content-type', 'text/xml').send(Buffer.from(`<?xml version="1.0" encoding="UTF-8"?>\n${body}`));
-}
-
-async function readBody(req: FastifyRequest, maxBytes: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req.raw) {
-    size += (chunk as Buffer).length;
-    if (size > maxBytes) throw new AstoreError('InvalidArgument', `the request body exceeds ${maxBytes} bytes`);
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }
