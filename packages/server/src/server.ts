@@ -6,6 +6,7 @@ import { type S3Options, isS3Request, s3Handler, s3Routes } from './s3/router.ts
 import { ociRoutes } from './oci/router.ts';
 import { apiRoutes } from './api/router.ts';
 import { isStsRequest, stsHandler } from './sts/router.ts';
+import { verifyRequestSignature } from './s3/auth/index.ts';
 import type { BasicAuthOptions } from './oci/auth.ts';
 import { RegistryTokens } from './oci/token.ts';
 import { BucketPolicyService } from './core/identity/bucket-policies.ts';
@@ -93,10 +94,28 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
     domain: config.s3.domain,
     maxClockSkewSeconds: config.s3.maxClockSkewSeconds,
     maxHeaderBytes: config.server.maxHeaderBytes,
-    sts: {
-      when: isStsRequest,
-      handler: stsHandler({ identity, meta: app.meta, defaultDurationSeconds: config.auth.sts.defaultDurationSeconds, maxDurationSeconds: config.auth.sts.maxDurationSeconds }),
-    },
+  };
+  const lookup = s3Options.lookup;
+  s3Options.sts = {
+    when: isStsRequest,
+    handler: stsHandler({
+      identity,
+      meta: app.meta,
+      defaultDurationSeconds: config.auth.sts.defaultDurationSeconds,
+      maxDurationSeconds: config.auth.sts.maxDurationSeconds,
+      verifySigned: (req, bodySha256) =>
+        verifyRequestSignature(
+          { method: req.method, url: req.url, rawHeaders: req.raw.rawHeaders },
+          { lookup, region: config.s3.region, now: new Date(), maxSkewSeconds: config.s3.maxClockSkewSeconds, service: 'sts', bodySha256 },
+        ),
+      authorize: async (principal, action, resource, req, accessKeyId) =>
+        (
+          await identity.authorize(
+            { principal, action, resource, context: { sourceIp: req.ip, time: new Date() } },
+            { requestId: String(req.id), ...(accessKeyId !== undefined && { accessKeyId }) },
+          )
+        ).allowed,
+    }),
   };
   // The registry's and the API's routes are more specific than S3's `/*`: the router prefers them.
   await server.register(ociRoutes, {

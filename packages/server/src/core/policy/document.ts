@@ -11,7 +11,7 @@ import type { PolicyDocument } from './types.ts';
 
 export const policyNamePattern = /^[A-Za-z0-9._-]{1,128}$/;
 export const actionPattern = /^(\*|[a-z][a-z0-9]*:[A-Za-z0-9*?]+)$/;
-export const resourcePattern = /^(\*|(s3|oci|api):.+)$/;
+export const resourcePattern = /^(\*|(s3|oci|api|sts):.+)$/;
 export const principalPattern = /^(\*|anonymous|authenticated|(user|group|role):[^\s]+)$/;
 
 export interface ParsedCidr {

@@ -87,7 +87,12 @@ export interface VerifyOptions {
   now: Date;
   /** Header auth: largest accepted |request time - now|; query auth: how far in the future X-Amz-Date may be. */
   maxSkewSeconds: number;
-  service?: 's3';
+  service?: 's3' | 'sts';
+  /**
+   * The body's sha256 (hex), for services whose clients sign the payload without sending
+   * x-amz-content-sha256 (STS): the caller has read the (small) body already.
+   */
+  bodySha256?: string;
   /** `s3.domain`: a Host of <bucket>.<domain> is virtual-host style. Only Signature V2 needs it (its resource names the bucket). */
   domain?: string;
 }
@@ -110,7 +115,7 @@ export async function verifySigV4(req: SignedRequest, options: VerifyOptions): P
   if (authorization !== undefined) {
     const malformed: MalformedError = (message, detail) =>
       new AstoreError('AuthorizationHeaderMalformed', `The authorization header is malformed; ${message}`, detail);
-    claim = parseHeaderAuth(authorization, headers, malformed);
+    claim = parseHeaderAuth(authorization, headers, malformed, options.bodySha256);
     checkScope(claim.scope, { region: options.region, service, amzDate: claim.amzDate }, malformed);
     checkSkew(claim, options.now, options.maxSkewSeconds);
   } else {
@@ -182,7 +187,7 @@ function unsupportedV2(): AstoreError {
 }
 
 /** `AWS4-HMAC-SHA256 Credential=<akid>/<scope>, SignedHeaders=a;b, Signature=<hex>` plus the date and payload headers. */
-function parseHeaderAuth(values: string[], headers: HeaderValues, malformed: MalformedError): SignatureClaim {
+function parseHeaderAuth(values: string[], headers: HeaderValues, malformed: MalformedError, bodySha256?: string): SignatureClaim {
   if (values.length !== 1) throw malformed('only one Authorization header is allowed.');
   const authorization = (values[0] as string).trim();
   const space = authorization.search(/\s/);
@@ -209,7 +214,7 @@ function parseHeaderAuth(values: string[], headers: HeaderValues, malformed: Mal
   if (signature === undefined) throw malformed('missing Signature.');
   const scope = parseCredential(credential, malformed);
 
-  const contentSha256 = headers.get('x-amz-content-sha256');
+  const contentSha256 = headers.get('x-amz-content-sha256') ?? (bodySha256 !== undefined ? [bodySha256] : undefined);
   if (contentSha256 === undefined) {
     throw new AstoreError('InvalidRequest', 'Missing required header for this request: x-amz-content-sha256');
   }
