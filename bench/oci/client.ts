@@ -8,24 +8,13 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import http from 'node:http';
 import { pipeline } from 'node:stream/promises';
+import { consumeBody, readText, RequestError } from '../common/http.ts';
 import { MANIFEST_MEDIA_TYPE, sha256Digest, type BlobSource, type Descriptor } from './image.ts';
 
 export interface RegistryTarget {
   /** http://host:port; the API lives under /v2/. */
   base: URL;
   basicAuth?: { user: string; password: string };
-}
-
-/** An unexpected status, with the start of the response body (the registry's error JSON) for the report. */
-export class OciRequestError extends Error {
-  constructor(
-    readonly status: number,
-    readonly method: string,
-    readonly path: string,
-    body: string,
-  ) {
-    super(`${method} ${path} -> ${status} ${body.slice(0, 300).replace(/\s+/g, ' ')}`);
-  }
 }
 
 type Body = { bytes: Buffer } | { path: string; size: number };
@@ -39,11 +28,6 @@ export class OciClient {
       auth === undefined ? undefined : `Basic ${Buffer.from(`${auth.user}:${auth.password}`).toString('base64')}`;
   }
 
-  /** A keep-alive Agent for one phase, destroyed after it (no socket idle past the server's timeout). */
-  agent(maxSockets: number): http.Agent {
-    return new http.Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets, scheduling: 'lifo' });
-  }
-
   /** GET /v2/: the API is there and accepts our credentials. */
   async ping(agent: http.Agent, signal?: AbortSignal): Promise<void> {
     await this.expect(agent, 'GET', '/v2/', [200], {}, undefined, signal);
@@ -55,14 +39,14 @@ export class OciClient {
     const head = await this.send(agent, 'HEAD', blobPath, {}, undefined, signal);
     const headBody = await readText(head);
     if (head.statusCode === 200) return false;
-    if (head.statusCode !== 404) throw new OciRequestError(head.statusCode ?? 0, 'HEAD', blobPath, headBody);
+    if (head.statusCode !== 404) throw new RequestError(head.statusCode ?? 0, 'HEAD', blobPath, headBody);
 
     const start = await this.send(agent, 'POST', `/v2/${repo}/blobs/uploads/`, {}, { bytes: Buffer.alloc(0) }, signal);
     const startBody = await readText(start);
     const location = start.headers.location;
     if (start.statusCode !== 202 || location === undefined) {
       const status = start.statusCode ?? 0;
-      throw new OciRequestError(status, 'POST', `/v2/${repo}/blobs/uploads/`, startBody || 'no Location');
+      throw new RequestError(status, 'POST', `/v2/${repo}/blobs/uploads/`, startBody || 'no Location');
     }
     // The Location may be relative or absolute and may carry a query of its own (Distribution's _state).
     const upload = new URL(location, this.target.base);
@@ -97,7 +81,7 @@ export class OciClient {
     const path = `/v2/${repo}/manifests/${tag}`;
     const res = await this.send(agent, 'GET', path, { accept: MANIFEST_MEDIA_TYPE }, undefined, signal);
     const bytes = await readAll(res);
-    if (res.statusCode !== 200) throw new OciRequestError(res.statusCode ?? 0, 'GET', path, bytes.toString('utf8'));
+    if (res.statusCode !== 200) throw new RequestError(res.statusCode ?? 0, 'GET', path, bytes.toString('utf8'));
     const got = sha256Digest(bytes);
     if (got !== digest) throw new Error(`GET ${path}: manifest digest ${got}, pushed ${digest}`);
     return bytes;
@@ -107,17 +91,12 @@ export class OciClient {
   async pullBlob(agent: http.Agent, repo: string, blob: Descriptor, signal?: AbortSignal): Promise<number> {
     const path = `/v2/${repo}/blobs/${blob.digest}`;
     const res = await this.send(agent, 'GET', path, {}, undefined, signal);
-    if (res.statusCode !== 200) throw new OciRequestError(res.statusCode ?? 0, 'GET', path, await readText(res));
+    if (res.statusCode !== 200) throw new RequestError(res.statusCode ?? 0, 'GET', path, await readText(res));
     const hash = createHash('sha256');
     let received = 0;
-    await new Promise<void>((resolve, reject) => {
-      res.on('data', (chunk: Buffer) => {
-        hash.update(chunk);
-        received += chunk.length;
-      });
-      res.once('end', resolve);
-      res.once('error', reject);
-      res.once('aborted', () => reject(new Error(`GET ${path}: response aborted`)));
+    await consumeBody(res, `GET ${path}`, (chunk) => {
+      hash.update(chunk);
+      received += chunk.length;
     });
     const got = `sha256:${hash.digest('hex')}`;
     if (received !== blob.size || got !== blob.digest) {
@@ -139,7 +118,7 @@ export class OciClient {
   ): Promise<void> {
     const res = await this.send(agent, method, path, headers, body, signal, url);
     const text = await readText(res);
-    if (!ok.includes(res.statusCode ?? 0)) throw new OciRequestError(res.statusCode ?? 0, method, path, text);
+    if (!ok.includes(res.statusCode ?? 0)) throw new RequestError(res.statusCode ?? 0, method, path, text);
   }
 
   /**
@@ -188,15 +167,4 @@ async function readAll(res: http.IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of res as AsyncIterable<Buffer>) chunks.push(chunk);
   return Buffer.concat(chunks);
-}
-
-/** Drains a response body, keeping its first 64 KiB as text (error bodies are a few hundred bytes). */
-async function readText(res: http.IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of res as AsyncIterable<Buffer>) {
-    if (total < 64 * 1024) chunks.push(chunk);
-    total += chunk.length;
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }

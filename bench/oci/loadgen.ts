@@ -1,5 +1,5 @@
 // OCI load generator: runs the workloads of workloads.ts (push, then pull of what was pushed) against one
-// registry and writes a JSON DriverResult (bench/s3/phase.ts); bench/oci/run.sh runs it against astore,
+// registry and writes a JSON DriverResult (bench/common/phase.ts); bench/oci/run.sh runs it against astore,
 // the CNCF Distribution registry and a loopback sink, and report.ts turns the results into the table.
 // Usable on its own against any registry that needs no auth or takes HTTP Basic:
 //
@@ -15,10 +15,10 @@
 // PUT of its own config blob, PUT of the manifest; pull: GET of the manifest, then of its two blobs).
 
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { currentRssKiB, hwmKiB, RssSampler, servingPid } from '../s3/rss.ts';
-import type { DriverResult, PhaseResult } from '../s3/phase.ts';
+import { errorMessage, newDriverResult, runDriver, sampleServer, summaryTail, targetLog } from '../common/driver.ts';
+import { keepAliveAgent } from '../common/http.ts';
+import { failedPhase, type PhaseResult } from '../common/phase.ts';
 import { OciClient } from './client.ts';
 import { loadImages } from './image.ts';
 import { pullImage, pullManifests, pushImage, pushManifests, type PhaseContext, type Pushed } from './phases.ts';
@@ -54,28 +54,16 @@ if (args['basic-auth']) {
   basicAuth = { user, password };
 }
 
-const log = (line: string): void => void process.stderr.write(`[${args.target}] ${line}\n`);
+const log = targetLog(args.target);
 const runId = `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
 const client = new OciClient({ base, ...(basicAuth ? { basicAuth } : {}) });
 const images = loadImages(imagesPath);
 
-let sampler: RssSampler | undefined;
-const result: DriverResult = {
-  target: args.target,
-  detail: `${endpoint}${basicAuth ? ' (HTTP Basic)' : ''}`,
-  startedAt: new Date().toISOString(),
-  phases: [],
-  notes: [],
-};
-if (args['server-pid'] !== undefined) {
-  const serving = servingPid(Number(args['server-pid']), Number(base.port || 80));
-  log(`RSS of pid ${serving.pid} (${serving.how})`);
-  result.serverPid = serving.pid;
-  result.notes.push(`RSS sampled from pid ${serving.pid}: ${serving.how}`);
-  sampler = new RssSampler(serving.pid);
-  const idle = currentRssKiB(serving.pid);
-  if (idle !== undefined) result.startRssKiB = idle;
-}
+const result = newDriverResult(args.target, `${endpoint}${basicAuth ? ' (HTTP Basic)' : ''}`);
+const sampler =
+  args['server-pid'] === undefined
+    ? undefined
+    : sampleServer(result, Number(args['server-pid']), Number(base.port || 80), log);
 
 const ctx: PhaseContext = { client, runId, ...(sampler ? { sampler } : {}) };
 
@@ -100,7 +88,7 @@ async function guarded(
   try {
     return await run();
   } catch (err) {
-    return { phase: failedPhase(name, spec, err instanceof Error ? err.message : String(err)) };
+    return { phase: failedPhase(name, name.startsWith('push') ? 'PUT' : 'GET', spec, errorMessage(err)) };
   }
 }
 
@@ -110,14 +98,12 @@ function summary(p: PhaseResult): string {
       ? `${p.mibPerSec.toFixed(1)} MiB/s (${p.completed}/${p.planned} layers in ${(p.elapsedMs / 1000).toFixed(2)} s)`
       : `${p.opsPerSec.toFixed(0)} manifests/s (${p.completed}/${p.planned})`;
   const latency = `p50 ${p.p50Ms.toFixed(1)} ms p99 ${p.p99Ms.toFixed(1)} ms`;
-  const rss = p.peakRssKiB === undefined ? '' : `, peak RSS ${(p.peakRssKiB / 1024).toFixed(0)} MiB`;
-  const bad = `${p.errors ? `, ${p.errors} errors: ${p.firstError}` : ''}${p.timedOut ? ', TIME LIMIT' : ''}`;
-  return `${p.name}: ${head} ${latency}${rss}${bad}`;
+  return `${p.name}: ${head} ${latency}${summaryTail(p)}`;
 }
 
-let exitCode = 0;
-try {
-  const setup = client.agent(4);
+process.exitCode = await runDriver(result, sampler, args.out, log, async () => {
+  let exitCode = 0;
+  const setup = keepAliveAgent(4);
   try {
     await client.ping(setup, AbortSignal.timeout(10_000));
   } finally {
@@ -136,39 +122,5 @@ try {
       if (phase.errors > 0 || phase.completed < phase.planned) exitCode = 1;
     }
   }
-} catch (err) {
-  log(`FAILED: ${err instanceof Error ? err.message : String(err)}`);
-  result.notes.push(`run failed: ${err instanceof Error ? err.message : String(err)}`);
-  exitCode = 1;
-} finally {
-  if (sampler) {
-    result.peakRssKiB = sampler.runPeakKiB();
-    const hwm = hwmKiB(sampler.pid);
-    if (hwm !== undefined) result.hwmKiB = hwm;
-    await sampler.stop();
-  }
-  if (args.out !== undefined) writeFileSync(args.out, `${JSON.stringify(result, null, 2)}\n`);
-  else process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-}
-process.exitCode = exitCode;
-
-function failedPhase(name: string, spec: OciWorkload, message: string): PhaseResult {
-  return {
-    name,
-    op: name.startsWith('push') ? 'PUT' : 'GET',
-    kind: spec.kind,
-    size: spec.size,
-    concurrency: spec.concurrency,
-    planned: 0,
-    completed: 0,
-    errors: 1,
-    firstError: message,
-    timedOut: false,
-    elapsedMs: 0,
-    bytes: 0,
-    mibPerSec: Number.NaN,
-    opsPerSec: Number.NaN,
-    p50Ms: Number.NaN,
-    p99Ms: Number.NaN,
-  };
-}
+  return exitCode;
+});

@@ -1,10 +1,13 @@
 // The four kinds of OCI phase: push and pull of the large image (operations are layers), push and pull
-// of small manifests (operations are manifests). Each runs on the S3 benchmark's bounded pool
-// (bench/s3/phase.ts) with a fresh keep-alive Agent, and records the server's peak RSS over the phase.
+// of small manifests (operations are manifests). Each runs on the benchmarks' bounded pool
+// (bench/common/phase.ts) with a fresh keep-alive Agent, and records the server's peak RSS over the phase.
 
+import type http from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { poolOf, runPool, type PhaseResult, type PoolOptions } from '../s3/phase.ts';
-import type { RssSampler } from '../s3/rss.ts';
+import { sampledPhase } from '../common/driver.ts';
+import { keepAliveAgent } from '../common/http.ts';
+import { poolOf, runPool, type PhaseResult, type PoolOptions } from '../common/phase.ts';
+import type { RssSampler } from '../common/rss.ts';
 import type { OciClient } from './client.ts';
 import { blobsOf, configBlob, imageManifest, layerBlob, tinyLayer, type ImagesFile } from './image.ts';
 import type { ImageWorkload, ManifestWorkload } from './workloads.ts';
@@ -141,17 +144,11 @@ export async function pullManifests(
 async function measured<T extends { phase: PhaseResult }>(
   ctx: PhaseContext,
   concurrency: number,
-  run: (agent: ReturnType<OciClient['agent']>) => Promise<T>,
+  run: (agent: http.Agent) => Promise<T>,
 ): Promise<T> {
-  const agent = ctx.client.agent(concurrency);
-  const startRss = ctx.sampler?.resetPhase();
+  const agent = keepAliveAgent(concurrency);
   try {
-    const out = await run(agent);
-    if (ctx.sampler) {
-      out.phase.peakRssKiB = ctx.sampler.phasePeakKiB();
-      if (startRss !== undefined) out.phase.startRssKiB = startRss;
-    }
-    return out;
+    return await sampledPhase(ctx.sampler, () => run(agent));
   } finally {
     agent.destroy();
   }

@@ -11,6 +11,7 @@ import { createReadStream } from 'node:fs';
 import http from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
+import { serveLoopback } from '../common/sink.ts';
 import { loadImages, MANIFEST_MEDIA_TYPE, type LayerFile } from './image.ts';
 
 const { values: args } = parseArgs({
@@ -96,19 +97,6 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse): Prom
   reply(res, 405);
 }
 
-const server = http.createServer((req, res) => {
+serveLoopback(Number(args.port), (req, res) => {
   handle(req, res).catch(() => res.destroy());
 });
-// Match a typical server's keep-alive: never close an idle connection the load generator may reuse.
-server.keepAliveTimeout = 60_000;
-server.listen(Number(args.port), '127.0.0.1', () => {
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('unexpected server address');
-  process.stdout.write(`listening ${address.port}\n`);
-});
-const stop = (): void => {
-  server.close();
-  server.closeAllConnections();
-};
-process.once('SIGTERM', stop);
-process.once('SIGINT', stop);

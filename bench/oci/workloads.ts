@@ -2,11 +2,11 @@
 // row of the report compares the same requests. Each workload is a push phase into a fresh repository,
 // then a pull phase of what it pushed. Every phase is bounded twice: by a count and by a time limit.
 //
-// The phases reuse the S3 benchmark's WorkloadSpec and pool (bench/s3/phase.ts): a large workload is a
+// The phases share the S3 benchmark's WorkloadSpec and pool (bench/common/): a large workload is a
 // `throughput` spec whose operations are the image's layers, a small one an `ops` spec whose operations
 // are whole manifests (one tiny image each).
 
-import { MiB, type OpsSpec, type ThroughputSpec } from '../s3/workloads.ts';
+import { MiB, type OpsSpec, type ThroughputSpec } from '../common/workloads.ts';
 
 /** The large image: 5 layers, 500 MiB in all (50 MiB with BENCH_QUICK=1). */
 export function layerSizes(quick: boolean): number[] {

@@ -11,11 +11,12 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { newDriverResult, writeResult } from '../common/driver.ts';
+import { poolOf, runPool, type Op, type PhaseResult } from '../common/phase.ts';
+import type { WorkloadSpec } from '../common/workloads.ts';
 import { bodyChunks, stampOf } from './body.ts';
-import { poolOf, runPool, type DriverResult, type Op, type PhaseResult } from './phase.ts';
-import { workloads, type WorkloadSpec } from './workloads.ts';
+import { workloads } from './workloads.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -73,13 +74,7 @@ async function readFile(path: string, buffer: Buffer): Promise<number> {
   }
 }
 
-const result: DriverResult = {
-  target: 'disk',
-  detail: `${root} (UV_THREADPOOL_SIZE=${process.env['UV_THREADPOOL_SIZE'] ?? '4'})`,
-  startedAt: new Date().toISOString(),
-  phases: [],
-  notes: [],
-};
+const result = newDriverResult('disk', `${root} (UV_THREADPOOL_SIZE=${process.env['UV_THREADPOOL_SIZE'] ?? '4'})`);
 
 for (const spec of workloads({ quick: args.quick, big2g: !args['no-2g'] }) as WorkloadSpec[]) {
   const dir = join(root, spec.id);
@@ -111,5 +106,4 @@ for (const spec of workloads({ quick: args.quick, big2g: !args['no-2g'] }) as Wo
   await rm(dir, { recursive: true, force: true });
 }
 
-if (args.out !== undefined) writeFileSync(args.out, `${JSON.stringify(result, null, 2)}\n`);
-else process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+writeResult(result, args.out);

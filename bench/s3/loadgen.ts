@@ -10,13 +10,22 @@
 // missing and its objects are left in place: point it at a throwaway server or bucket.
 
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { runPool, poolOf, type DriverResult, type Op, type PhaseResult } from './phase.ts';
-import { currentRssKiB, hwmKiB, RssSampler, servingPid } from './rss.ts';
-import { BenchS3Client } from './s3client.ts';
-import { formatSize, workloads, type WorkloadSpec } from './workloads.ts';
+import {
+  errorMessage,
+  newDriverResult,
+  runDriver,
+  sampledPhase,
+  sampleServer,
+  summaryTail,
+  targetLog,
+} from '../common/driver.ts';
+import { keepAliveAgent } from '../common/http.ts';
+import { failedPhase, runPool, poolOf, type Op, type PhaseResult } from '../common/phase.ts';
+import { formatSize, type WorkloadSpec } from '../common/workloads.ts';
 import type { VerifyMode } from './body.ts';
+import { BenchS3Client } from './s3client.ts';
+import { workloads } from './workloads.ts';
 
 const env = process.env;
 const { values: args } = parseArgs({
@@ -50,7 +59,7 @@ if (!['off', 'fast', 'full'].includes(verify)) usage(`--verify must be off, fast
 const endpointUrl = new URL(endpoint);
 if (endpointUrl.protocol !== 'http:') usage('only http:// endpoints are supported');
 
-const log = (line: string): void => void process.stderr.write(`[${args.target}] ${line}\n`);
+const log = targetLog(args.target);
 
 const runId = `${Date.now()}-${randomBytes(4).toString('hex')}`;
 const client = new BenchS3Client(
@@ -59,24 +68,11 @@ const client = new BenchS3Client(
   verify,
 );
 
-let sampler: RssSampler | undefined;
-const result: DriverResult = {
-  target: args.target,
-  detail: `${endpoint} bucket=${args.bucket} verify=${verify}`,
-  startedAt: new Date().toISOString(),
-  phases: [],
-  notes: [],
-};
-if (args['server-pid'] !== undefined) {
-  const started = Number(args['server-pid']);
-  const serving = servingPid(started, Number(endpointUrl.port || 80));
-  log(`RSS of pid ${serving.pid} (${serving.how})`);
-  result.serverPid = serving.pid;
-  result.notes.push(`RSS sampled from pid ${serving.pid}: ${serving.how}`);
-  sampler = new RssSampler(serving.pid);
-  const idle = currentRssKiB(serving.pid);
-  if (idle !== undefined) result.startRssKiB = idle;
-}
+const result = newDriverResult(args.target, `${endpoint} bucket=${args.bucket} verify=${verify}`);
+const sampler =
+  args['server-pid'] === undefined
+    ? undefined
+    : sampleServer(result, Number(args['server-pid']), Number(endpointUrl.port || 80), log);
 
 let plan: WorkloadSpec[] = workloads({ quick: args.quick, big2g: !args['no-2g'] });
 if (args.only !== undefined) {
@@ -87,28 +83,25 @@ if (args.only !== undefined) {
 /** Keys of objects a PUT phase stored; the GET phase reads these (cycling for ops phases). */
 async function runPhase(op: Op, spec: WorkloadSpec, putKeys: string[]): Promise<PhaseResult> {
   const name = `${op} ${spec.id}`;
-  const agent = client.agent(spec.concurrency);
+  const agent = keepAliveAgent(spec.concurrency);
   const pool = poolOf(spec);
   const stored: string[] = [];
   if (op === 'GET') {
     if (putKeys.length === 0) throw new Error(`${name}: the PUT phase stored no object`);
     if (spec.kind === 'throughput') pool.maxOps = putKeys.length;
   }
-  const startRss = sampler?.resetPhase();
   try {
-    const phase = await runPool(name, op, spec, pool, async (index, signal) => {
-      if (op === 'PUT') {
-        const key = `${spec.id}/${index}`;
-        const bytes = await client.putObject(agent, key, spec.size, signal);
-        stored.push(key);
-        return bytes;
-      }
-      return client.getObject(agent, putKeys[index % putKeys.length] as string, spec.size, signal);
-    });
-    if (sampler) {
-      phase.peakRssKiB = sampler.phasePeakKiB();
-      if (startRss !== undefined) phase.startRssKiB = startRss;
-    }
+    const { phase } = await sampledPhase(sampler, async () => ({
+      phase: await runPool(name, op, spec, pool, async (index, signal) => {
+        if (op === 'PUT') {
+          const key = `${spec.id}/${index}`;
+          const bytes = await client.putObject(agent, key, spec.size, signal);
+          stored.push(key);
+          return bytes;
+        }
+        return client.getObject(agent, putKeys[index % putKeys.length] as string, spec.size, signal);
+      }),
+    }));
     putKeys.push(...(op === 'PUT' ? stored : []));
     return phase;
   } finally {
@@ -121,14 +114,12 @@ function summary(p: PhaseResult): string {
     p.kind === 'throughput'
       ? `${p.mibPerSec.toFixed(1)} MiB/s (${p.completed}/${p.planned} × ${formatSize(p.size)} in ${(p.elapsedMs / 1000).toFixed(2)} s)`
       : `${p.opsPerSec.toFixed(0)} ops/s p50 ${p.p50Ms.toFixed(2)} ms p99 ${p.p99Ms.toFixed(2)} ms (${p.completed} ops)`;
-  const rss = p.peakRssKiB === undefined ? '' : `, peak RSS ${(p.peakRssKiB / 1024).toFixed(0)} MiB`;
-  const bad = `${p.errors ? `, ${p.errors} errors: ${p.firstError}` : ''}${p.timedOut ? ', TIME LIMIT' : ''}`;
-  return `${p.name}: ${head}${rss}${bad}`;
+  return `${p.name}: ${head}${summaryTail(p)}`;
 }
 
-let exitCode = 0;
-try {
-  const setup = client.agent(16);
+process.exitCode = await runDriver(result, sampler, args.out, log, async () => {
+  let exitCode = 0;
+  const setup = keepAliveAgent(16);
   try {
     await client.createBucket(setup);
     // Warm-up, not recorded: opens connections and lets a JIT-compiled server settle.
@@ -142,47 +133,12 @@ try {
     const keys: string[] = [];
     for (const op of ['PUT', 'GET'] as const) {
       const phase = await runPhase(op, spec, keys).catch((err: unknown): PhaseResult => {
-        const message = err instanceof Error ? err.message : String(err);
-        return failedPhase(`${op} ${spec.id}`, op, spec, message);
+        return failedPhase(`${op} ${spec.id}`, op, spec, errorMessage(err));
       });
       result.phases.push(phase);
       log(summary(phase));
       if (phase.errors > 0) exitCode = 1;
     }
   }
-} catch (err) {
-  log(`FAILED: ${err instanceof Error ? err.message : String(err)}`);
-  result.notes.push(`run failed: ${err instanceof Error ? err.message : String(err)}`);
-  exitCode = 1;
-} finally {
-  if (sampler) {
-    result.peakRssKiB = sampler.runPeakKiB();
-    const hwm = hwmKiB(sampler.pid);
-    if (hwm !== undefined) result.hwmKiB = hwm;
-    await sampler.stop();
-  }
-  if (args.out !== undefined) writeFileSync(args.out, `${JSON.stringify(result, null, 2)}\n`);
-  else process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-}
-process.exitCode = exitCode;
-
-function failedPhase(name: string, op: Op, spec: WorkloadSpec, message: string): PhaseResult {
-  return {
-    name,
-    op,
-    kind: spec.kind,
-    size: spec.size,
-    concurrency: spec.concurrency,
-    planned: 0,
-    completed: 0,
-    errors: 1,
-    firstError: message,
-    timedOut: false,
-    elapsedMs: 0,
-    bytes: 0,
-    mibPerSec: Number.NaN,
-    opsPerSec: Number.NaN,
-    p50Ms: Number.NaN,
-    p99Ms: Number.NaN,
-  };
-}
+  return exitCode;
+});

@@ -6,6 +6,7 @@
 import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
 import http from 'node:http';
 import { SignatureV4 } from '@smithy/signature-v4';
+import { consumeBody, readText, RequestError } from '../common/http.ts';
 import { BodyVerifier, stampOf, writeBody, type VerifyMode } from './body.ts';
 
 export interface S3Target {
@@ -49,18 +50,6 @@ class NodeSha256 {
   }
 }
 
-/** An S3 error or unexpected status, with the start of the response body for the report. */
-export class S3RequestError extends Error {
-  constructor(
-    readonly status: number,
-    readonly method: string,
-    readonly path: string,
-    body: string,
-  ) {
-    super(`${method} ${path} -> ${status} ${body.slice(0, 300).replace(/\s+/g, ' ')}`);
-  }
-}
-
 export class BenchS3Client {
   private readonly signer: SignatureV4;
   private readonly host: string;
@@ -83,21 +72,13 @@ export class BenchS3Client {
     });
   }
 
-  /**
-   * A keep-alive Agent for one phase. A fresh Agent per phase (destroyed after it) means no socket that
-   * sat idle past the server's keep-alive timeout is reused, which would fail with ECONNRESET.
-   */
-  agent(maxSockets: number): http.Agent {
-    return new http.Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets, scheduling: 'lifo' });
-  }
-
   /** PUT /<bucket>; an already existing bucket of ours is fine. */
   async createBucket(agent: http.Agent, signal?: AbortSignal): Promise<void> {
     const res = await this.send(agent, 'PUT', `/${this.target.bucket}`, 0, undefined, signal);
     const body = await readText(res);
     if (res.statusCode === 200) return;
     if (res.statusCode === 409 && /BucketAlreadyOwnedByYou/.test(body)) return;
-    throw new S3RequestError(res.statusCode ?? 0, 'PUT', `/${this.target.bucket}`, body);
+    throw new RequestError(res.statusCode ?? 0, 'PUT', `/${this.target.bucket}`, body);
   }
 
   /** PUT of a generated object of `size` bytes; resolves with the bytes sent. */
@@ -105,7 +86,7 @@ export class BenchS3Client {
     const path = this.objectPath(key);
     const res = await this.send(agent, 'PUT', path, size, stampOf(this.runId, key), signal);
     const body = await readText(res);
-    if (res.statusCode !== 200) throw new S3RequestError(res.statusCode ?? 0, 'PUT', path, body);
+    if (res.statusCode !== 200) throw new RequestError(res.statusCode ?? 0, 'PUT', path, body);
     return size;
   }
 
@@ -113,14 +94,9 @@ export class BenchS3Client {
   async getObject(agent: http.Agent, key: string, size: number, signal?: AbortSignal): Promise<number> {
     const path = this.objectPath(key);
     const res = await this.send(agent, 'GET', path, undefined, undefined, signal);
-    if (res.statusCode !== 200) throw new S3RequestError(res.statusCode ?? 0, 'GET', path, await readText(res));
+    if (res.statusCode !== 200) throw new RequestError(res.statusCode ?? 0, 'GET', path, await readText(res));
     const verifier = new BodyVerifier(this.verify, stampOf(this.runId, key));
-    await new Promise<void>((resolve, reject) => {
-      res.on('data', (chunk: Buffer) => verifier.update(chunk));
-      res.once('end', resolve);
-      res.once('error', reject);
-      res.once('aborted', () => reject(new Error(`GET ${path}: response aborted`)));
-    });
+    await consumeBody(res, `GET ${path}`, (chunk) => verifier.update(chunk));
     verifier.finish(size);
     return verifier.received;
   }
@@ -178,15 +154,4 @@ export class BenchS3Client {
       }
     });
   }
-}
-
-/** Reads a (small) response body as text; error bodies are XML of a few hundred bytes. */
-async function readText(res: http.IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of res as AsyncIterable<Buffer>) {
-    if (total < 64 * 1024) chunks.push(chunk);
-    total += chunk.length;
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }

@@ -5,8 +5,8 @@
 //
 //   node --import tsx bench/s3/sink.ts [--port 0]   # prints `listening <port>` on stdout when ready
 
-import http from 'node:http';
 import { parseArgs } from 'node:util';
+import { serveLoopback } from '../common/sink.ts';
 import { STAMP_LEN, writeBody } from './body.ts';
 
 const { values: args } = parseArgs({ options: { port: { type: 'string', default: '0' } } });
@@ -14,7 +14,7 @@ const { values: args } = parseArgs({ options: { port: { type: 'string', default:
 /** path -> size and stamp (first bytes) of the last PUT there. */
 const objects = new Map<string, { size: number; stamp: Buffer }>();
 
-const server = http.createServer((req, res) => {
+serveLoopback(Number(args.port), (req, res) => {
   const path = req.url ?? '/';
   if (req.method === 'GET' && path === '/healthz') {
     res.writeHead(200, { 'content-length': '0' }).end();
@@ -53,16 +53,3 @@ const server = http.createServer((req, res) => {
   res.writeHead(405, { 'content-length': '0' }).end();
 });
 
-// Match a typical server's keep-alive: never close an idle connection the load generator may reuse.
-server.keepAliveTimeout = 60_000;
-server.listen(Number(args.port), '127.0.0.1', () => {
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('unexpected server address');
-  process.stdout.write(`listening ${address.port}\n`);
-});
-const stop = (): void => {
-  server.close();
-  server.closeAllConnections();
-};
-process.once('SIGTERM', stop);
-process.once('SIGINT', stop);

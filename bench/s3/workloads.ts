@@ -1,36 +1,8 @@
-// The benchmark's workloads, shared by every driver (S3 targets, loopback HTTP sink, raw disk) so that a
-// row of the report compares the same bytes moved the same way. Every phase is bounded twice: by a
-// count and by a time limit, whichever comes first.
+// The S3 benchmark's workloads, shared by every driver (S3 targets, loopback HTTP sink, raw disk) so that
+// a row of the report compares the same bytes moved the same way. The phase shapes, each bounded by a
+// count and a time limit, are bench/common/workloads.ts.
 
-const KiB = 1024;
-const MiB = 1024 * KiB;
-const GiB = 1024 * MiB;
-
-/** Large-object phase: `count` objects of `size` bytes, `concurrency` at a time; reports MiB/s. */
-export interface ThroughputSpec {
-  kind: 'throughput';
-  /** Row id, also the key prefix: `1MiB`, `64MiB`, `1GiB`, `2GiB`. */
-  id: string;
-  size: number;
-  count: number;
-  concurrency: number;
-  maxSeconds: number;
-  /** Optional phases are dropped by `--no-2g`; they exist to measure peak RSS on a huge object. */
-  optional?: boolean;
-}
-
-/** Small-object phase: up to `maxOps` requests or `maxSeconds`; reports ops/s, p50 and p99. */
-export interface OpsSpec {
-  kind: 'ops';
-  /** Row id, also the key prefix: `4KiB-c16`. */
-  id: string;
-  size: number;
-  concurrency: number;
-  maxOps: number;
-  maxSeconds: number;
-}
-
-export type WorkloadSpec = ThroughputSpec | OpsSpec;
+import { formatSize, GiB, KiB, MiB, type WorkloadSpec } from '../common/workloads.ts';
 
 export interface WorkloadOptions {
   /** Smaller counts and shorter limits, for trying the harness out (BENCH_QUICK=1). */
@@ -80,12 +52,3 @@ export function describe(op: string, spec: WorkloadSpec): string {
   const times = spec.count > 1 ? ` ×${spec.count}` : '';
   return `${op} ${formatSize(spec.size)}${times} (c=${spec.concurrency})`;
 }
-
-export function formatSize(bytes: number): string {
-  if (bytes >= GiB && bytes % GiB === 0) return `${bytes / GiB} GiB`;
-  if (bytes >= MiB && bytes % MiB === 0) return `${bytes / MiB} MiB`;
-  if (bytes >= KiB && bytes % KiB === 0) return `${bytes / KiB} KiB`;
-  return `${bytes} B`;
-}
-
-export { KiB, MiB, GiB };

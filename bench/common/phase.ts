@@ -1,5 +1,5 @@
 // Runs one bounded phase (a pool of `concurrency` workers issuing numbered operations) and turns the
-// samples into a PhaseResult. Shared by the S3 load generator and the raw disk driver.
+// samples into a PhaseResult. Shared by both benchmarks' load generators and the S3 raw disk driver.
 
 import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
@@ -34,7 +34,7 @@ export interface PhaseResult {
 }
 
 export interface DriverResult {
-  /** `astore`, `minio`, `loopback`, `disk`. */
+  /** `astore`, `minio`, `distribution`, `loopback`, `disk`, `astore-2g`... */
   target: string;
   detail: string;
   startedAt: string;
@@ -161,4 +161,26 @@ export function poolOf(spec: WorkloadSpec): PoolOptions {
   return spec.kind === 'throughput'
     ? { concurrency: spec.concurrency, maxOps: spec.count, maxSeconds: spec.maxSeconds, onDeadline: 'abort' }
     : { concurrency: spec.concurrency, maxOps: spec.maxOps, maxSeconds: spec.maxSeconds, onDeadline: 'drain' };
+}
+
+/** The result of a phase that threw before it could run: one error, nothing done, no figures. */
+export function failedPhase(name: string, op: Op, spec: WorkloadSpec, message: string): PhaseResult {
+  return {
+    name,
+    op,
+    kind: spec.kind,
+    size: spec.size,
+    concurrency: spec.concurrency,
+    planned: 0,
+    completed: 0,
+    errors: 1,
+    firstError: message,
+    timedOut: false,
+    elapsedMs: 0,
+    bytes: 0,
+    mibPerSec: Number.NaN,
+    opsPerSec: Number.NaN,
+    p50Ms: Number.NaN,
+    p99Ms: Number.NaN,
+  };
 }
