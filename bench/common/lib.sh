@@ -168,18 +168,22 @@ measure() {
   if [ "$result" = "$server" ]; then log "$server on 127.0.0.1:$port"; else log "$result: $server on 127.0.0.1:$port"; fi
   "start_$server" "$port" "$data" "$server_log"
   started_pids+=("$server_pid")
-  if wait_http "http://127.0.0.1:$port${health[$server]}" 60 "$server_pid"; then
-    step timeout --foreground "$loadgen_timeout" "${tsnode[@]}" "$bench_dir/loadgen.ts" --target "$result" \
+  # prepare_<server> PORT (optional) runs once the server answers, and may set loadgen_env (VAR=value
+  # words) for the load generator, e.g. other credentials.
+  loadgen_env=()
+  if wait_http "http://127.0.0.1:$port${health[$server]}" 60 "$server_pid" &&
+    { ! declare -F "prepare_$server" >/dev/null || "prepare_$server" "$port"; }; then
+    step env "${loadgen_env[@]}" timeout --foreground "$loadgen_timeout" "${tsnode[@]}" "$bench_dir/loadgen.ts" --target "$result" \
       --endpoint "http://127.0.0.1:$port" --server-pid "$server_pid" --out "$work/$result.json" "$@"
   else
-    log "$server did not answer GET ${health[$server]} with 200 within 60 s; its log:"
+    log "$server did not answer GET ${health[$server]} with 200 within 60 s, or its preparation failed; its log:"
     tail -30 "$server_log" >&2
     status=1
   fi
   stop_pid "$server_pid"
   # astore's log (level warn) is kept next to the report when it has anything to say. The others' are
   # not: Distribution, for one, logs every 404 to a HEAD before a push (each new blob) at level error.
-  if [ "$server" = astore ] && [ -s "$server_log" ]; then cp "$server_log" "$out_dir/$stamp-$result.log"; fi
+  if [[ "$server" = astore* ]] && [ -s "$server_log" ]; then cp "$server_log" "$out_dir/$stamp-$result.log"; fi
   rm -rf "$data"
 }
 

@@ -69,6 +69,24 @@ for (const name of order) {
 }
 report.push('');
 
+// The cost of authorization: the same workloads signed by a policy-bound user (every request decided
+// by the policy engine, allowed decisions audited) next to root (which bypasses the engine).
+const asUser = report.load('astore-user');
+if (asUser !== undefined) {
+  report.push(
+    '| workload | astore as root | astore as a policy-bound user (engine + audit) | user/root |',
+    '|---|---|---|---|',
+  );
+  for (const name of order) {
+    const sample = byName.get(name) as PhaseResult;
+    const root = phaseOf(drivers.astore, name);
+    const user = phaseOf(asUser, name);
+    if (user === undefined) continue;
+    report.push(`| ${label(sample)} | ${cell(root)} | ${cell(user)} | ${ratio(figure(user), figure(root), false)} |`);
+  }
+  report.push('');
+}
+
 /** Peak over some phases of a run, and the RSS when the first of them began. */
 function peakOver(d: DriverResult | undefined, names: string[]): { peak: number; start?: number } | undefined {
   const phases = names.map((n) => phaseOf(d, n)).filter((p): p is PhaseResult => p?.peakRssKiB !== undefined);

@@ -15,7 +15,8 @@
 # then prints one markdown table and writes it to bench/s3/out/<UTC timestamp>.md (git-ignored).
 #
 # Environment:
-#   BENCH_TARGETS   servers to measure, default `astore,minio`
+#   BENCH_TARGETS   servers to measure, default `astore,astore-user,minio` (astore-user: astore signing
+#                   as a policy-bound user instead of root)
 #   BENCH_TMPDIR    where the data dirs go (default $TMPDIR or /tmp); pick the disk you want measured
 #   BENCH_QUICK=1   small counts and short limits, to try the harness (figures are not meaningful)
 #   BENCH_2G=0      skip the single 2 GiB object phase (peak-RSS acceptance check; on by default)
@@ -31,7 +32,7 @@ set -euo pipefail
 
 # shellcheck source=bench/common/lib.sh
 source "$(dirname "$0")/../common/lib.sh"
-bench_init s3 astore,minio astore-bench
+bench_init s3 astore,astore-user,minio astore-bench
 
 loadgen_flags=("${quick_flags[@]}")
 if [ "${BENCH_2G:-1}" = 0 ]; then loadgen_flags+=(--no-2g); fi
@@ -71,7 +72,23 @@ start_minio() {
     "$minio_bin" server "$2" --address "127.0.0.1:$1" --console-address "127.0.0.1:$(free_port)" > "$3" 2>&1 &
   server_pid=$!
 }
-declare -A health=([loopback]=/healthz [astore]=/healthz [minio]=/minio/health/live)
+# astore-user: astore again, the load generator signing as a user whose policy allows s3:* instead of as
+# root (which bypasses the policy engine): every request is decided by the engine, and its allowed
+# decisions are audited (audit.allowedReadSampling is 1 by default).
+start_astore-user() { start_astore "$@"; }
+prepare_astore-user() {
+  local api="http://127.0.0.1:$1/api/v1" key
+  local -a curl_root=(curl -fsS -u "$BENCH_ACCESS_KEY:$BENCH_SECRET_KEY" -H 'content-type: application/json')
+  "${curl_root[@]}" -d '{"name":"bench"}' "$api/users" > /dev/null &&
+    "${curl_root[@]}" -X PUT -d '{"statements":[{"effect":"allow","principals":["user:bench"],"actions":["s3:*"],"resources":["s3:*"]}]}' \
+      "$api/policies/bench" > /dev/null &&
+    key="$("${curl_root[@]}" -d '{}' "$api/users/bench/access-keys")" || return 1
+  loadgen_env=(
+    "BENCH_ACCESS_KEY=$(node -p 'JSON.parse(process.argv[1]).accessKeyId' "$key")"
+    "BENCH_SECRET_KEY=$(node -p 'JSON.parse(process.argv[1]).secretAccessKey' "$key")"
+  )
+}
+declare -A health=([loopback]=/healthz [astore]=/healthz [astore-user]=/healthz [minio]=/minio/health/live)
 loadgen_timeout=900
 
 # --- 1b. Loopback HTTP -------------------------------------------------------------------------------
@@ -80,10 +97,10 @@ measure loopback loopback "${loadgen_flags[@]}"
 # --- 2, 3. astore and MinIO: the workloads, then the 2 GiB object alone on a fresh process -----------
 # The fresh run is the acceptance check (peak RSS while one huge object goes up and down); in the main
 # run that phase comes after the small-object phases, whose heap growth the process still carries.
-for server in astore minio; do
+for server in astore astore-user minio; do
   targeted "$server" || continue
   measure "$server" "$server" "${loadgen_flags[@]}"
-  if [ "${BENCH_2G:-1}" != 0 ]; then
+  if [ "${BENCH_2G:-1}" != 0 ] && [ "$server" != astore-user ]; then
     measure "$server" "$server-2g" --only 2GiB "${loadgen_flags[@]}"
   fi
 done
