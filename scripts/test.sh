@@ -12,8 +12,8 @@ fi
 source scripts/setup-test-tools.sh
 # The OCI conformance suite and the registry clients, built once into the tools cache (ASTORE_TEST_*).
 source scripts/install-oci-tools.sh conformance oras crane regctl helm
-# skopeo from Debian's packages; exports ASTORE_TEST_SKOPEO.
-source scripts/install-skopeo.sh
+# skopeo and podman from Debian's packages; exports ASTORE_TEST_SKOPEO and ASTORE_TEST_PODMAN.
+source scripts/install-debian-tools.sh
 # Keycloak for the identity tests, unpacked and pre-built once into the tools cache; exports
 # ASTORE_TEST_KEYCLOAK (each test file that needs it starts its own from there).
 source scripts/install-keycloak.sh

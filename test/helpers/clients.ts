@@ -9,17 +9,18 @@ export type TestTool =
   | 'ASTORE_TEST_REGCTL'
   | 'ASTORE_TEST_HELM'
   | 'ASTORE_TEST_SKOPEO'
+  | 'ASTORE_TEST_PODMAN'
   | 'ASTORE_TEST_KEYCLOAK';
 
 /**
  * The real clients installed by the test setup (scripts/setup-test-tools.sh for aws-cli and boto3,
- * scripts/install-oci-tools.sh for the registry clients, install-skopeo.sh, install-keycloak.sh). A missing client fails the test loudly:
+ * scripts/install-oci-tools.sh for the registry clients, install-debian-tools.sh, install-keycloak.sh). A missing client fails the test loudly:
  * end-to-end tests never skip.
  */
 export function requireTool(envName: TestTool): string {
   const path = process.env[envName];
   if (!path) {
-    throw new Error(`${envName} is not set: run the tests through \`npm test\`, which installs the clients and services (scripts/setup-test-tools.sh, install-oci-tools.sh, install-skopeo.sh, install-keycloak.sh)`);
+    throw new Error(`${envName} is not set: run the tests through \`npm test\`, which installs the clients and services (scripts/setup-test-tools.sh, install-oci-tools.sh, install-debian-tools.sh, install-keycloak.sh)`);
   }
   return path;
 }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { signRequest } from '../helpers/sign.ts';
 import { accessKeyId as rootKey, secretKey as rootSecret, startServer, type TestServer } from '../helpers/server.ts';
@@ -35,13 +36,17 @@ async function ok(res: Promise<Response>, status = 200): Promise<unknown> {
 }
 
 async function s3(who: Principal, method: string, path: string, body = ''): Promise<number> {
+  const res = await s3Response(who, method, path, body);
+  await res.arrayBuffer();
+  return res.status;
+}
+
+async function s3Response(who: Principal, method: string, path: string, body = '', extra: Record<string, string> = {}): Promise<Response> {
   const key = keys.get(who);
   const [pathOnly, search = ''] = path.split('?', 2) as [string, string?];
   const query = Object.fromEntries(new URLSearchParams(search));
-  const headers = key ? await signRequest(host, { method, path: pathOnly, query, body }, { accessKeyId: key.id, secretKey: key.secret }) : {};
-  const res = await fetch(`${server.endpoint}${path}`, { method, headers, body: method === 'GET' || method === 'HEAD' ? undefined : body });
-  await res.arrayBuffer();
-  return res.status;
+  const headers = key ? await signRequest(host, { method, path: pathOnly, query, body, headers: extra }, { accessKeyId: key.id, secretKey: key.secret }) : extra;
+  return fetch(`${server.endpoint}${path}`, { method, headers, body: method === 'GET' || method === 'HEAD' ? undefined : body });
 }
 
 async function oci(who: Principal, method: string, path: string, body?: string, contentType?: string): Promise<number> {
@@ -68,6 +73,7 @@ before(async () => {
   await ok(api('PUT', '/api/v1/groups/devs/members/alice'), 204);
   await ok(api('POST', '/api/v1/groups', { name: 'ops' }), 201);
   await ok(api('PUT', '/api/v1/groups/ops/members/bob'), 204);
+  await ok(api('POST', '/api/v1/groups', { name: 'empty' }), 201);
   await ok(
     api('PUT', '/api/v1/policies/devs', {
       statements: [
@@ -121,6 +127,19 @@ const matrix: { name: string; run: (who: Principal) => Promise<number>; allowed:
   { name: 'S3 list multipart uploads', run: (w) => s3(w, 'GET', '/dev?uploads'), allowed: ['root', 'bob'], action: 's3:ListBucketMultipartUploads', resource: 's3:dev' },
   { name: 'S3 get bucket policy', run: (w) => s3(w, 'GET', '/pub?policy'), allowed: ['root', 'bob'], action: 's3:GetBucketPolicy', resource: 's3:pub' },
   { name: 'S3 delete bucket policy of dev', run: (w) => s3(w, 'DELETE', '/dev?policy'), allowed: ['root', 'bob'], action: 's3:DeleteBucketPolicy', resource: 's3:dev' },
+  {
+    name: 'S3 put bucket policy on dev',
+    // Harmless (for nobody), so that a success changes no later decision.
+    run: (w) => s3(w, 'PUT', '/dev?policy', JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: 'nobody' }, Action: 's3:GetObject', Resource: 'arn:aws:s3:::dev/*' }] })),
+    allowed: ['root', 'bob'],
+    action: 's3:PutBucketPolicy',
+    resource: 's3:dev',
+  },
+  { name: 'S3 bucket ACL', run: (w) => s3(w, 'GET', '/dev?acl'), allowed: ['root', 'bob'], action: 's3:GetBucketAcl', resource: 's3:dev' },
+  { name: 'S3 object ACL', run: (w) => s3(w, 'GET', '/dev/a.txt?acl'), allowed: ['root', 'bob'], action: 's3:GetObjectAcl', resource: 's3:dev/a.txt' },
+  { name: 'S3 start a multipart upload', run: (w) => s3(w, 'POST', `/dev/mp-${w}?uploads`), allowed: ['root', 'alice', 'bob'], action: 's3:PutObject', resource: 's3:dev/mp-' },
+  { name: 'S3 list parts', run: (w) => s3(w, 'GET', '/dev/a.txt?uploadId=none'), allowed: ['root', 'bob'], action: 's3:ListMultipartUploadParts', resource: 's3:dev/a.txt' },
+  { name: 'S3 abort an upload', run: (w) => s3(w, 'DELETE', '/dev/a.txt?uploadId=none'), allowed: ['root', 'bob'], action: 's3:AbortMultipartUpload', resource: 's3:dev/a.txt' },
   { name: 'OCI push to dev/app', run: (w) => oci(w, 'POST', '/v2/dev/app/blobs/uploads/'), allowed: ['root', 'alice', 'bob'], action: 'oci:push', resource: 'oci:dev/app' },
   { name: 'OCI pull dev/app tags', run: (w) => oci(w, 'GET', '/v2/dev/app/tags/list'), allowed: ['root', 'alice', 'bob'], action: 'oci:pull', resource: 'oci:dev/app' },
   { name: 'OCI push to secrets/app', run: (w) => oci(w, 'POST', '/v2/secrets/app/blobs/uploads/'), allowed: ['root'], action: 'oci:push', resource: 'oci:secrets/app' },
@@ -135,6 +154,19 @@ const matrix: { name: string; run: (who: Principal) => Promise<number>; allowed:
   { name: 'REST read audit', run: (w) => rest(w, 'GET', '/api/v1/audit?limit=1'), allowed: ['root'], action: 'admin:ReadAudit', resource: 'api:audit' },
   { name: 'REST authorize', run: (w) => rest(w, 'POST', '/api/v1/authorize', { principal: { user: 'alice' }, action: 's3:GetObject', resource: 's3:dev/a' }), allowed: ['root'], action: 'admin:Authorize', resource: 'api:authorize' },
   { name: 'REST run GC', run: (w) => rest(w, 'POST', '/api/v1/gc/runs'), allowed: ['root'], action: 'admin:RunGc', resource: 'api:gc' },
+  { name: 'REST update user carol', run: (w) => rest(w, 'PATCH', '/api/v1/users/carol', { displayName: `by ${w}` }), allowed: ['root'], action: 'admin:UpdateUser', resource: 'api:users/carol' },
+  { name: 'REST list policies', run: (w) => rest(w, 'GET', '/api/v1/policies'), allowed: ['root'], action: 'admin:ListPolicies', resource: 'api:policies' },
+  { name: 'REST get policy devs', run: (w) => rest(w, 'GET', '/api/v1/policies/devs'), allowed: ['root'], action: 'admin:GetPolicy', resource: 'api:policies/devs' },
+  { name: 'REST get group devs', run: (w) => rest(w, 'GET', '/api/v1/groups/devs'), allowed: ['root'], action: 'admin:GetGroup', resource: 'api:groups/devs' },
+  { name: 'REST list alice\'s keys', run: (w) => rest(w, 'GET', '/api/v1/users/alice/access-keys'), allowed: ['root'], action: 'admin:ListAccessKeys', resource: 'api:users/alice' },
+  { name: 'REST get a blob', run: (w) => rest(w, 'GET', `/api/v1/blobs/sha256:${'0'.repeat(64)}`), allowed: ['root'], action: 'admin:GetBlob', resource: 'api:blobs/' },
+  { name: 'REST add a member', run: (w) => rest(w, 'PUT', '/api/v1/groups/empty/members/carol'), allowed: ['root'], action: 'admin:AddGroupMember', resource: 'api:groups/empty' },
+  { name: 'REST remove a member', run: (w) => rest(w, 'DELETE', '/api/v1/groups/empty/members/carol'), allowed: ['root'], action: 'admin:RemoveGroupMember', resource: 'api:groups/empty' },
+  { name: 'REST revoke a key', run: (w) => rest(w, 'POST', '/api/v1/access-keys/AKNOTHERE/revoke'), allowed: ['root'], action: 'admin:RevokeAccessKey', resource: 'api:access-keys/AKNOTHERE' },
+  { name: 'REST delete a key', run: (w) => rest(w, 'DELETE', '/api/v1/access-keys/AKNOTHERE'), allowed: ['root'], action: 'admin:DeleteAccessKey', resource: 'api:access-keys/AKNOTHERE' },
+  { name: 'REST delete a policy', run: (w) => rest(w, 'DELETE', '/api/v1/policies/not-there'), allowed: ['root'], action: 'admin:DeletePolicy', resource: 'api:policies/not-there' },
+  { name: 'REST delete a group', run: (w) => rest(w, 'DELETE', '/api/v1/groups/not-there'), allowed: ['root'], action: 'admin:DeleteGroup', resource: 'api:groups/not-there' },
+  { name: 'REST delete a user', run: (w) => rest(w, 'DELETE', '/api/v1/users/not-there'), allowed: ['root'], action: 'admin:DeleteUser', resource: 'api:users/not-there' },
   {
     name: 'REST put policy',
     // A harmless policy (for nobody), so that root's success changes no later decision.
@@ -189,5 +221,20 @@ test('every principal is allowed or denied exactly as the policies say, and ever
   assert.deepEqual(authors('s3:dev/protected/x'), ['root', 'user:bob'], 'the denied PUTs changed nothing and recorded no change');
   const pushes = (await ok(api('GET', '/api/v1/audit?outcome=success&action=oci:*&limit=1000'))) as { entries: { action: string; resource: string }[] };
   assert.deepEqual(pushes.entries, [], 'starting uploads changes nothing that is audited as a change');
+});
+
+test('a multi-object delete is decided per key; a copy also needs read access to its source', async () => {
+  const deleteBody = '<Delete><Object><Key>gone-1</Key></Object><Object><Key>gone-2</Key></Object></Delete>';
+  const md5 = createHash('md5').update(deleteBody).digest('base64');
+  const asAlice = await (await s3Response('alice', 'POST', '/dev?delete', deleteBody, { 'content-md5': md5 })).text();
+  assert.equal((asAlice.match(/<Code>AccessDenied<\/Code>/g) ?? []).length, 2, asAlice);
+  const asBob = await (await s3Response('bob', 'POST', '/dev?delete', deleteBody, { 'content-md5': md5 })).text();
+  assert.equal((asBob.match(/<Deleted>/g) ?? []).length, 2, asBob);
+
+  const copy = (who: Principal, source: string, target: string) => s3Response(who, 'PUT', target, '', { 'x-amz-copy-source': source }).then(async (r) => (await r.arrayBuffer(), r.status));
+  assert.equal(await copy('alice', '/dev/a.txt', '/dev/copied.txt'), 200);
+  assert.equal(await copy('alice', '/secrets/s.txt', '/dev/leaked.txt'), 403, 'the target is hers, the source is not');
+  assert.equal(await copy('bob', '/secrets/s.txt', '/dev/leaked.txt'), 403, 'explicitly denied on the source');
+  assert.equal(await copy('root', '/secrets/s.txt', '/dev/leaked-by-root.txt'), 200);
 });
 
