@@ -2,11 +2,11 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, openSync, rmSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, open, rm, symlink } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { requireTool } from './clients.ts';
+import { freePort } from './net.ts';
 
 /** The realm every Keycloak started here imports: clients astore-cli and astore-ci, users alice and bob. */
 export const realmFile = fileURLToPath(new URL('../identity/keycloak/realm-astore.json', import.meta.url));
@@ -307,17 +307,4 @@ async function tailOf(file: string, lines: number): Promise<string> {
   } catch (err) {
     return `(no log: ${(err as Error).message})`;
   }
-}
-
-/** A free TCP port on loopback. */
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.once('error', rej);
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      srv.close(() => res(port));
-    });
-  });
 }
