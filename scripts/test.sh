@@ -11,7 +11,7 @@ fi
 # aws-cli and boto3 in a cached venv; exports ASTORE_TEST_AWS and ASTORE_TEST_PYTHON.
 source scripts/setup-test-tools.sh
 # The OCI conformance suite and the registry clients, built once into the tools cache (ASTORE_TEST_*).
-source scripts/install-oci-tools.sh conformance oras crane regctl helm
+source scripts/install-oci-tools.sh conformance oras crane regctl helm cosign notation
 # skopeo and podman from Debian's packages; exports ASTORE_TEST_SKOPEO and ASTORE_TEST_PODMAN.
 source scripts/install-debian-tools.sh
 # Keycloak for the identity tests, unpacked and pre-built once into the tools cache; exports
