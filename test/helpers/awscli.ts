@@ -112,10 +112,17 @@ export interface AwsCliFixture {
 /** A fresh server, a work dir and `aws` bound to them, with `bucket` created. */
 export async function openAwsCliFixture(name: string, bucket: string): Promise<AwsCliFixture> {
   const work = await mkdtemp(join(tmpdir(), `astore-awscli-${name}-`));
-  const server = await startServer();
-  const aws = await openAwsCli(server, work);
-  await server.app.buckets.create(bucket);
-  return { server, work, aws };
+  let server: TestServer | undefined;
+  try {
+    server = await startServer();
+    const aws = await openAwsCli(server, work);
+    await server.app.buckets.create(bucket);
+    return { server, work, aws };
+  } catch (err) {
+    // A missing aws-cli (or a failed start) must not leave the server running or the dir behind.
+    await closeAwsCliFixture({ server, work });
+    throw err;
+  }
 }
 
 /** Undoes openAwsCliFixture; safe after a failed or partial open. */
