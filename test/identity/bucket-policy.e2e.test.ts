@@ -3,6 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { closeAwsCliFixture, openAwsCliFixture, type AwsCliFixture } from '../helpers/awscli.ts';
+import { accessKeyId, secretKey } from '../helpers/server.ts';
 
 /**
  * S3 bucket policies with aws-cli: put, get back as sent, enforced for anonymous readers by the same
@@ -39,6 +40,18 @@ test('put-bucket-policy opens anonymous reads; get-bucket-policy returns it; del
 
   await f.aws.ok(['s3api', 'delete-bucket-policy', '--bucket', 'pub']);
   assert.equal(await anonymous(), 403);
+
+  // Both changes are in the audit log, by the principal that made them.
+  const auth = `Basic ${Buffer.from(`${accessKeyId}:${secretKey}`).toString('base64')}`;
+  const audit = (await (await fetch(`${f.server.endpoint}/api/v1/audit?action=s3:*&resource=s3:pub&outcome=success`, { headers: { authorization: auth } })).json()) as {
+    entries: { principal: string; action: string; resource: string; requestId?: string }[];
+  };
+  const policyChanges = audit.entries.filter((e) => e.action.endsWith('BucketPolicy'));
+  assert.deepEqual(policyChanges.map((e) => [e.principal, e.action, e.resource]), [
+    ['root', 's3:PutBucketPolicy', 's3:pub'],
+    ['root', 's3:DeleteBucketPolicy', 's3:pub'],
+  ]);
+  assert.ok(policyChanges.every((e) => e.requestId));
 });
 
 test('a policy the engine cannot express is MalformedPolicy and changes nothing', async () => {

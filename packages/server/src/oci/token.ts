@@ -110,13 +110,16 @@ export async function tokenEndpoint(req: FastifyRequest, reply: FastifyReply, to
   const service = query.get('service');
   if (service !== null && service !== registryService) throw new AstoreError('Unauthorized', `unknown service ${service}`);
   const granted: Scope[] = [];
+  const allowed = async (action: string, resource: string) => (await auth.authorize(caller, action, resource, req)).allowed;
   for (const scope of parseScopes(query.getAll('scope'))) {
+    if (scope.type === 'registry') {
+      // The only registry-wide scope is the catalog: one decision, granted as `*`.
+      if (scope.name === 'catalog' && (await allowed('oci:catalog', 'oci:'))) granted.push({ ...scope, actions: ['*'] });
+      continue;
+    }
     const actions: string[] = [];
-    const wanted = scope.actions.includes('*') ? ['pull', 'push', 'delete'] : scope.actions;
-    for (const action of new Set(wanted)) {
-      const [ociAction, resource] = scope.type === 'registry' ? ['oci:catalog', 'oci:'] : [`oci:${action}`, repositoryResource(scope.name)];
-      if (scope.type === 'registry' && scope.name !== 'catalog') continue;
-      if ((await auth.authorize(caller, ociAction, resource, req)).allowed) actions.push(scope.type === 'registry' ? '*' : action);
+    for (const action of new Set(scope.actions.includes('*') ? ['pull', 'push', 'delete'] : scope.actions)) {
+      if (await allowed(`oci:${action}`, repositoryResource(scope.name))) actions.push(action);
     }
     if (actions.length > 0) granted.push({ ...scope, actions });
   }

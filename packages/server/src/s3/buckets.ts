@@ -1,5 +1,4 @@
 import { AstoreError } from '../core/errors.ts';
-import { principalName } from '../core/identity/service.ts';
 import type { BucketCall, S3Call } from './context.ts';
 import { readDocument } from './payload.ts';
 import { parseXml, toXml } from './xml.ts';
@@ -80,24 +79,11 @@ export async function getBucketPolicy({ reply, bucket, services }: BucketCall) {
 export async function putBucketPolicy(call: BucketCall) {
   const { req, reply, bucket, services } = call;
   const json = await readDocument(req.raw, call.auth, 20 * 1024, { bodyChecksum: true });
-  await services.bucketPolicies.put(bucket, json, auditEntry(call, 's3:PutBucketPolicy'));
+  await services.bucketPolicies.put(bucket, json);
   return reply.code(204).send();
 }
 
 export async function deleteBucketPolicy(call: BucketCall) {
-  await call.services.bucketPolicies.delete(call.bucket, auditEntry(call, 's3:DeleteBucketPolicy'));
+  await call.services.bucketPolicies.delete(call.bucket);
   return call.reply.code(204).send();
-}
-
-function auditEntry({ req, bucket, auth }: BucketCall, action: string) {
-  return {
-    at: new Date(),
-    principal: auth.kind === 'signed' ? (auth.credential.subject ? principalName(auth.credential.subject) : auth.credential.principal) : 'anonymous',
-    ...(auth.kind === 'signed' && { accessKeyId: auth.credential.accessKeyId }),
-    action,
-    resource: `s3:${bucket}`,
-    outcome: 'success' as const,
-    sourceIp: req.ip,
-    requestId: String(req.id),
-  };
 }

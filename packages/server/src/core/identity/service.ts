@@ -1,3 +1,4 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { AuditEntry, MetaStore } from '../../storage/meta/types.ts';
 import { bucketPolicyToDocument } from '../policy/bucket-policy.ts';
@@ -50,7 +51,9 @@ export function principalName(principal: PolicyPrincipal): string {
  */
 export class IdentityService {
   readonly sessions: SessionIssuer;
-  private cache: { generation: number; checkedAt: number; engine: PolicyEngine; keys: Map<string, CachedKey> } | undefined;
+  private cache:
+    | { generation: number; checkedAt: number; engine: PolicyEngine; keys: Map<string, CachedKey>; passwords: Map<string, PolicyPrincipal> }
+    | undefined;
   private rebuilding: Promise<void> | undefined;
 
   constructor(
@@ -96,12 +99,22 @@ export class IdentityService {
     // Registry clients log in with an identity token as the password (any user name).
     if (this.oidc && looksLikeJwt(password)) return { principal: (await this.oidc.verify(password)).principal };
     const key = await this.resolveKey(username);
-    if (key) return constantTimeEqual(key.secret, password) ? { principal: key.principal, accessKeyId: key.accessKeyId } : null;
+    if (key) return sameSecret(key.secret, password) ? { principal: key.principal, accessKeyId: key.accessKeyId } : null;
+    // A memory-hard hash costs tens of milliseconds, and clients sending basic credentials send them
+    // with every request: a password that checked out is remembered (by a digest of the pair) until
+    // the identity generation moves, i.e. until any user, group, key or policy changes.
+    const state = await this.current();
+    const remembered = createHash('sha256').update(username).update('\0').update(password).digest('base64');
+    const cached = state.passwords.get(remembered);
+    if (cached) return { principal: cached };
     const user = await this.meta.identity.getUser(username);
     // Verified even for an unknown user (against no hash, at the same cost): timing does not tell who exists.
     const verified = await verifyPassword(user?.passwordHash, password);
     if (!user || user.disabled || !verified) return null;
-    return { principal: { kind: 'user', name: user.name, groups: user.groups, roles: [] } };
+    const principal: PolicyPrincipal = { kind: 'user', name: user.name, groups: user.groups, roles: [] };
+    if (state.passwords.size > 10_000) state.passwords.clear();
+    state.passwords.set(remembered, principal);
+    return { principal };
   }
 
   /**
@@ -173,7 +186,7 @@ export class IdentityService {
         this.log.error({ err, policy: record.name }, 'stored policy skipped: it does not parse');
       }
     }
-    this.cache = { generation, checkedAt: Date.now(), engine: new PolicyEngine(documents), keys: new Map() };
+    this.cache = { generation, checkedAt: Date.now(), engine: new PolicyEngine(documents), keys: new Map(), passwords: new Map() };
   }
 
   private async loadKey(accessKeyId: string): Promise<CachedKey> {
@@ -201,11 +214,7 @@ interface CachedKey {
   expiresAt?: number;
 }
 
-function constantTimeEqual(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  if (x.length !== y.length) return false;
-  let diff = 0;
-  for (let i = 0; i < x.length; i++) diff |= x[i]! ^ y[i]!;
-  return diff === 0;
+/** Compares secrets in constant time (digests first, so lengths do not leak either). */
+function sameSecret(a: string, b: string): boolean {
+  return timingSafeEqual(createHash('sha256').update(a).digest(), createHash('sha256').update(b).digest());
 }
