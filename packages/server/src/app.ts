@@ -14,6 +14,8 @@ import { MultipartService } from './core/multipart.ts';
 import { RegistryBlobService } from './core/registry/blobs.ts';
 import { ManifestService } from './core/registry/manifests.ts';
 import { ObjectService } from './core/objects.ts';
+import { FileKeyProvider } from './core/supplychain/keys.ts';
+import { SupplyChainService } from './core/supplychain/service.ts';
 import { blobStoreDrivers } from './storage/blob/index.ts';
 import type { BlobStore } from './storage/blob/types.ts';
 import { metaStoreDrivers } from './storage/meta/index.ts';
@@ -32,6 +34,7 @@ export interface App {
   registryBlobs: RegistryBlobService;
   manifests: ManifestService;
   gc: GarbageCollector;
+  supplyChain: SupplyChainService;
   root: RootCredentials;
   identity: IdentityService;
   secrets: SecretBox;
@@ -84,6 +87,25 @@ export async function openApp(config: Readonly<Config>, log: Logger): Promise<Ap
     },
     log.child({ module: 'gc' }),
   );
+  const registryBlobs = new RegistryBlobService(meta, content, {
+    maxBlobBytes: config.oci.maxBlobBytes,
+    // Refreshed when a client checks for it with less than half the grace period left.
+    linkRefreshMs: (config.gc.graceSeconds * 1000) / 2,
+  });
+  const manifests = new ManifestService(meta, { maxManifestBytes: config.oci.maxManifestBytes });
+  const supplyChain = new SupplyChainService(
+    meta,
+    content,
+    registryBlobs,
+    manifests,
+    new FileKeyProvider(config.supplychain.keys.path ?? resolve(dataDir, 'signing-keys'), secrets),
+    {
+      maxDocumentBytes: config.supplychain.maxDocumentBytes,
+      refreshMs: config.supplychain.refreshSeconds * 1000,
+      auditAllowedSampling: config.audit.allowedReadSampling,
+    },
+    log.child({ module: 'supplychain' }),
+  );
   return {
     config,
     log,
@@ -93,13 +115,10 @@ export async function openApp(config: Readonly<Config>, log: Logger): Promise<Ap
     buckets: new BucketService(meta, config.s3.region),
     objects,
     multipart,
-    registryBlobs: new RegistryBlobService(meta, content, {
-      maxBlobBytes: config.oci.maxBlobBytes,
-      // Refreshed when a client checks for it with less than half the grace period left.
-      linkRefreshMs: (config.gc.graceSeconds * 1000) / 2,
-    }),
-    manifests: new ManifestService(meta, { maxManifestBytes: config.oci.maxManifestBytes }),
+    registryBlobs,
+    manifests,
     gc,
+    supplyChain,
     root,
     identity,
     secrets,

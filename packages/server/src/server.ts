@@ -83,6 +83,8 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
       bucketPolicies: new BucketPolicyService(app.meta, identity),
       region: config.s3.region,
       owner: { id: 'astore-root', displayName: 'root' },
+      readGate: (call, object) =>
+        app.supplyChain.gateObject(call.bucket, call.key, object, () => call.allowed({ action: 'supplychain:attach', resource: `s3:${call.bucket}/${call.key}` })),
     },
     lookup: async (accessKeyId, sessionToken) => {
       const key = await identity.resolveKey(accessKeyId, sessionToken);
@@ -125,9 +127,11 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
     auth: { ...basicAuth, anonymousPulls: config.oci.anonymousPullRepositories.length > 0 },
     tokens,
     tokenRealm: config.oci.tokenRealm,
+    readGate: (call, manifest) =>
+      app.supplyChain.gateManifest(call.name, manifest, call.ref, async () => (await basicAuth.authorize(call.caller, 'supplychain:attach', `oci:${call.name}`, call.req)).allowed),
     passThrough: { when: isS3Request, handler: s3Handler(s3Options) },
   });
-  await server.register(apiRoutes, { meta: app.meta, gc: app.gc, identity, box: app.secrets, auth: basicAuth });
+  await server.register(apiRoutes, { meta: app.meta, gc: app.gc, identity, box: app.secrets, auth: basicAuth, supplyChain: app.supplyChain });
   await server.register(s3Routes, s3Options);
   return server;
 }

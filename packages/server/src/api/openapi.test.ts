@@ -5,6 +5,7 @@ import { parse } from 'yaml';
 import { identityRoutes } from './identity.ts';
 import { policyRoutes } from './policies.ts';
 import { type ApiRoute, storageRoutes } from './router.ts';
+import { supplyChainRoutes } from './supplychain.ts';
 
 interface OpenApiDocument {
   openapi: string;
@@ -14,7 +15,12 @@ interface OpenApiDocument {
 const methods = new Set(['get', 'put', 'post', 'delete', 'patch', 'head', 'options', 'trace']);
 
 // The route builders only assemble arrays; their dependencies are used when a handler runs.
-const routes: ApiRoute[] = [...identityRoutes({} as never, {} as never), ...policyRoutes({} as never, {} as never), ...storageRoutes({} as never)];
+const routes: ApiRoute[] = [
+  ...identityRoutes({} as never, {} as never),
+  ...policyRoutes({} as never, {} as never),
+  ...storageRoutes({} as never),
+  ...supplyChainRoutes({} as never, {} as never, (async () => true) as never),
+];
 
 /** `METHOD /path/{param}`: Fastify's `:param` in OpenAPI's template style. */
 const routeKey = (method: string, url: string) => `${method.toUpperCase()} ${url.replace(/:(\w+)/g, '{$1}')}`;

@@ -10,6 +10,10 @@ import { sendProblem } from './errors.ts';
 import { type ApiCall, sendJson } from './http.ts';
 import { identityRoutes } from './identity.ts';
 import { policyRoutes } from './policies.ts';
+import { supplyChainRoutes } from './supplychain.ts';
+import type { SupplyChainService } from '../core/supplychain/service.ts';
+import { asActor } from '../core/identity/actor.ts';
+import { principalName } from '../core/identity/service.ts';
 
 export interface ApiOptions {
   meta: MetaStore;
@@ -18,6 +22,7 @@ export interface ApiOptions {
   box: SecretBox;
   /** HTTP basic (access key or user password); bearer tokens come with OIDC. */
   auth: BasicAuthOptions;
+  supplyChain: SupplyChainService;
 }
 
 /** One endpoint: the admin action it needs on which resource, and what it does once allowed. */
@@ -25,7 +30,7 @@ export interface ApiRoute {
   method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   url: string;
   action: string;
-  resource: (call: ApiCall) => string;
+  resource: (call: ApiCall) => string | Promise<string>;
   handler: (call: ApiCall) => Promise<unknown>;
 }
 
@@ -38,7 +43,13 @@ const referenceLimit = 1000;
  * RFC 9457 problem details.
  */
 export async function apiRoutes(app: FastifyInstance, options: ApiOptions): Promise<void> {
-  const routes = [...identityRoutes(options.meta, options.box), ...policyRoutes(options.meta, options.identity), ...storageRoutes(options)];
+  const allowed = async (call: ApiCall, action: string, resource: string) => (await options.auth.authorize(call.caller, action, resource, call.req)).allowed;
+  const routes = [
+    ...identityRoutes(options.meta, options.box),
+    ...policyRoutes(options.meta, options.identity),
+    ...storageRoutes(options),
+    ...supplyChainRoutes(options.meta, options.supplyChain, allowed),
+  ];
   for (const route of routes) {
     app.route({
       method: route.method,
@@ -47,11 +58,20 @@ export async function apiRoutes(app: FastifyInstance, options: ApiOptions): Prom
         try {
           const caller = await authenticate(req, options.auth);
           const call: ApiCall = { req, reply, caller, params: req.params as Record<string, string>, query: new URLSearchParams(req.url.split('?', 2)[1] ?? '') };
-          await authorizeCall(caller, route.action, route.resource(call), req, options.auth);
-          const result = await route.handler(call);
+          await authorizeCall(caller, route.action, await route.resource(call), req, options.auth);
+          const actor = {
+            principal: principalName(caller.principal),
+            ...(caller.accessKeyId !== undefined && { accessKeyId: caller.accessKeyId }),
+            sourceIp: req.ip,
+            requestId: String(req.id),
+          };
+          const result = await asActor(actor, () => route.handler(call));
           // A change to users, keys or policies holds from the next request on, in this process at once
           // (other replicas see the identity generation move within a second).
-          if (route.method !== 'GET') options.identity.invalidate();
+          if (route.method !== 'GET') {
+            options.identity.invalidate();
+            options.supplyChain.invalidate();
+          }
           return result;
         } catch (err) {
           if (err instanceof AstoreError && err.code === 'Unauthorized') reply.header('www-authenticate', challenge(options.auth));

@@ -113,6 +113,23 @@ export const configSchema = z.strictObject({
       maxBlobBytes: z.number().int().positive().default(5 * 1024 ** 4),
     })
     .prefault({}),
+  supplychain: z
+    .strictObject({
+      maxDocumentBytes: z
+        .number()
+        .int()
+        .positive()
+        .default(64 * 1024 ** 2)
+        .describe('Largest signature, SBOM or attestation accepted (through the API or as a registry layer)'),
+      refreshSeconds: z.number().min(0).max(60).default(1).describe('How soon a change made on another replica (keys, trust policies, records) is noticed'),
+      keys: z
+        .strictObject({
+          provider: z.enum(['file']).default('file').describe('Where private signing keys are kept'),
+          path: z.string().optional().describe('Directory of the file provider (default <dataDir>/signing-keys); keys are sealed with the server key'),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
   audit: z
     .strictObject({
       allowedReadSampling: z

@@ -12,6 +12,7 @@ export interface ErrorSpec {
 
 export const errorTable = {
   AccessDenied: { status: 403, s3Code: 'AccessDenied', ociCode: 'DENIED', title: 'Access Denied' },
+  ArtifactNotVerified: { status: 403, s3Code: 'AccessDenied', ociCode: 'DENIED', title: 'The artifact is not verified by the supply-chain policy that covers it' },
   AuthorizationHeaderMalformed: { status: 400, s3Code: 'AuthorizationHeaderMalformed', ociCode: 'UNAUTHORIZED', title: 'The authorization header is malformed' },
   AuthorizationQueryParametersError: { status: 400, s3Code: 'AuthorizationQueryParametersError', ociCode: 'UNAUTHORIZED', title: 'The query-string authentication parameters are malformed' },
   BadDigest: { status: 400, s3Code: 'BadDigest', ociCode: 'DIGEST_INVALID', title: 'The Content-MD5 or checksum you specified did not match what we received' },
@@ -25,6 +26,7 @@ export const errorTable = {
   InternalError: { status: 500, s3Code: 'InternalError', ociCode: 'UNKNOWN', title: 'We encountered an internal error. Please try again.' },
   InvalidAccessKeyId: { status: 403, s3Code: 'InvalidAccessKeyId', ociCode: 'UNAUTHORIZED', title: 'The AWS access key ID you provided does not exist in our records' },
   InvalidArgument: { status: 400, s3Code: 'InvalidArgument', ociCode: 'UNSUPPORTED', title: 'Invalid Argument' },
+  InvalidDocument: { status: 400, s3Code: 'InvalidArgument', ociCode: 'MANIFEST_INVALID', title: 'The signature, SBOM or attestation is malformed or does not verify' },
   InvalidBucketName: { status: 400, s3Code: 'InvalidBucketName', ociCode: 'NAME_INVALID', title: 'The specified bucket is not valid' },
   InvalidDigest: { status: 400, s3Code: 'InvalidDigest', ociCode: 'DIGEST_INVALID', title: 'The Content-MD5 or checksum you specified is not valid' },
   InvalidLocationConstraint: { status: 400, s3Code: 'InvalidLocationConstraint', title: 'The specified location constraint is not valid' },

@@ -8,8 +8,11 @@ import type { OciCall } from './router.ts';
 const defaultPageSize = 1000;
 const maxPageSize = 10000;
 
-export async function getManifest({ req, reply, options, name, ref }: OciCall): Promise<unknown> {
+export async function getManifest(call: OciCall): Promise<unknown> {
+  const { req, reply, options, name, ref } = call;
   const manifest = await options.manifests.get(name, ref);
+  const gate = await options.readGate?.(call, manifest);
+  if (gate) reply.header('x-astore-verification', gate.verified ? 'verified' : 'unverified');
   reply
     .header('content-type', manifest.mediaType)
     .header('docker-content-digest', manifest.digest)

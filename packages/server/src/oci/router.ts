@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AstoreError } from '../core/errors.ts';
 import type { RegistryBlobService } from '../core/registry/blobs.ts';
 import type { ManifestService } from '../core/registry/manifests.ts';
+import type { ManifestRecord } from '../storage/meta/types.ts';
 import { validateRepositoryName } from '../core/registry/references.ts';
 import { principalName } from '../core/identity/service.ts';
 import { asActor } from '../core/identity/actor.ts';
@@ -19,6 +20,8 @@ export interface OciOptions {
   autoMount: boolean;
   /** Token mode: issues registry tokens and answers 401 with a Bearer challenge (else a Basic one). */
   tokens?: RegistryTokens;
+  /** Consulted before a manifest is served (supply-chain trust policies): throws to refuse. */
+  readGate?: (call: OciCall, manifest: ManifestRecord) => Promise<{ verified: boolean } | undefined>;
   /** The token endpoint's URL in challenges; default `<scheme>://<host>/v2/token` of the request. */
   tokenRealm?: string;
   /** Requests under /v2/ that belong to another protocol (S3-signed ones) and the handler that takes them. */

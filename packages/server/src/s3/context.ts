@@ -7,6 +7,7 @@ import type { ObjectService } from '../core/objects.ts';
 import type { AuthResult } from './auth/sigv4.ts';
 import type { S3Permission } from './actions.ts';
 import type { S3Target } from './target.ts';
+import type { ObjectRecord } from '../storage/meta/types.ts';
 
 export interface S3Services {
   buckets: BucketService;
@@ -14,6 +15,11 @@ export interface S3Services {
   multipart: MultipartService;
   bucketPolicies: BucketPolicyService;
   region: string;
+  /**
+   * Consulted before an object's bytes or headers are served (supply-chain trust policies): throws to
+   * refuse; the verification outcome, when one was decided, goes into a response header.
+   */
+  readGate?: (call: ObjectCall, object: ObjectRecord) => Promise<{ verified: boolean; digest: string } | undefined>;
   /** Owner reported in listings: the root principal. */
   owner: { id: string; displayName: string };
 }

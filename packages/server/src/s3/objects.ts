@@ -49,11 +49,15 @@ async function readObject(call: ObjectCall, withBody: boolean) {
     signal: call.signal,
   });
   const { object, range } = read;
+  const gate = await services.readGate?.(call, object);
   const length = range && object.size > 0 ? range.end - range.start + 1 : object.size;
   // Open the bytes before any header is set: a failure is still a clean S3 error.
   const body = withBody && length > 0 ? await read.body() : undefined;
   writeObjectHeaders(reply, object, target.query);
   if (read.partsCount !== undefined) reply.header('x-amz-mp-parts-count', read.partsCount);
+  const digest = gate?.digest ?? object.digest;
+  if (digest !== undefined) reply.header('x-astore-digest', digest);
+  if (gate) reply.header('x-astore-verification', gate.verified ? 'verified' : 'unverified');
   if (!range) writeChecksumHeader(call, object);
   if (range && object.size > 0) {
     reply.code(206).header('content-range', `bytes ${range.start}-${range.end}/${object.size}`);

@@ -20,8 +20,18 @@ export interface Page<T> {
   next?: string;
 }
 
+/**
+ * Looks at a manifest before it is stored (throwing refuses the push, nothing stored) and returns
+ * what to do once it is (record the signatures and SBOMs it carries), if anything.
+ */
+export type ManifestInspector = (manifest: ManifestRecord, tags: readonly string[]) => Promise<(() => Promise<void>) | undefined>;
+
 /** Manifests, tags, referrers and the catalog of the registry. */
 export class ManifestService {
+  inspector?: ManifestInspector;
+  /** Called after a manifest was deleted by digest. */
+  onDelete?: (repository: string, digest: string) => Promise<void>;
+
   constructor(
     private readonly meta: MetaStore,
     private readonly options: ManifestOptions,
@@ -62,7 +72,9 @@ export class ManifestService {
       blobs: parsed.blobs,
       manifests: parsed.manifests,
     };
+    const afterPut = await this.inspector?.(record, tags);
     await this.meta.registry.putManifest(record, tags);
+    await afterPut?.();
     return { digest, subject: parsed.subject, tags };
   }
 
@@ -77,6 +89,7 @@ export class ManifestService {
     const ref = parseReference(reference);
     const deleted = 'tag' in ref ? await this.meta.registry.deleteTag(repository, ref.tag) : await this.meta.registry.deleteManifest(repository, ref.digest);
     if (!deleted) throw new AstoreError('ManifestUnknown', `manifest ${reference} is not in repository ${repository}`, { reference });
+    if ('digest' in ref) await this.onDelete?.(repository, ref.digest);
   }
 
   async tags(repository: string, limit: number, last?: string): Promise<Page<string>> {

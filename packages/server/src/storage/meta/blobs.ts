@@ -87,11 +87,13 @@ export class KyselyBlobMeta implements BlobMeta {
         .where('registry_upload_chunks.digest', '=', digest)
         .limit(limit)
         .execute();
+      const records = await trx.selectFrom('sc_records').select(['id', 'subject']).where('content_digest', '=', digest).orderBy('id').limit(limit).execute();
       return {
         objects,
         multipartParts: parts.map((p) => ({ bucket: p.bucket, key: p.key, uploadId: p.upload_id, partNumber: p.part_number })),
         layers,
         registryUploads: uploads.map((u) => ({ repository: u.repository, uploadId: u.upload_id })),
+        records,
       };
     });
   }
@@ -115,8 +117,8 @@ export async function touchBlobs(db: Kysely<Database>, blobs: ReadonlyArray<{ di
 }
 
 /**
- * Not touched since the cutoff and named by no object segment, multipart part, repository link or
- * registry upload chunk (each NOT EXISTS uses an index on the digest column).
+ * Not touched since the cutoff and named by no object segment, multipart part, repository link,
+ * registry upload chunk or supply-chain record (each NOT EXISTS uses an index on the digest column).
  */
 function isGarbage(eb: ExpressionBuilder<Database, 'blobs'>, touchedBefore: Date) {
   return eb.and([
@@ -129,6 +131,7 @@ function isGarbage(eb: ExpressionBuilder<Database, 'blobs'>, touchedBefore: Date
         eb.selectFrom('registry_upload_chunks').select('registry_upload_chunks.seq').whereRef('registry_upload_chunks.digest', '=', 'blobs.digest'),
       ),
     ),
+    eb.not(eb.exists(eb.selectFrom('sc_records').select('sc_records.id').whereRef('sc_records.content_digest', '=', 'blobs.digest'))),
   ]);
 }
 

@@ -8,6 +8,8 @@ import { objectTests } from './conformance/objects.ts';
 import { registryTests } from './conformance/registry.ts';
 import { registryGcTests } from './conformance/registry-gc.ts';
 import { registryUploadTests } from './conformance/registry-uploads.ts';
+import { supplyChainTests } from './conformance/supplychain.ts';
+import { supplyChainQueryTests } from './conformance/supplychain-queries.ts';
 import { uploadTests } from './conformance/uploads.ts';
 import type { MetaStore } from './types.ts';
 
@@ -40,5 +42,7 @@ export function runMetaStoreConformance(name: string, open: () => Promise<{ stor
     describe('registry garbage collection', () => registryGcTests(store));
     describe('identity', () => identityTests(store));
     describe('audit', () => auditTests(store));
+    describe('supply chain', () => supplyChainTests(store));
+    describe('supply-chain queries', () => supplyChainQueryTests(store));
   });
 }

@@ -1,5 +1,5 @@
 import type { CreateTableBuilder, Generated, Kysely, Transaction } from 'kysely';
-import type { AuditEntry, ChecksumAlgorithm } from './types.ts';
+import type { AuditEntry, ChecksumAlgorithm, KeyRecord, SupplyChainRecord, VerificationRecord } from './types.ts';
 
 /**
  * The MetaStore schema as Kysely sees it. Portable between SQLite and PostgreSQL:
@@ -31,6 +31,13 @@ export interface Database {
   policies: PoliciesTable;
   identity_state: IdentityStateTable;
   audit_log: AuditLogTable;
+  sc_records: ScRecordsTable;
+  sc_components: ScComponentsTable;
+  sc_facts: ScFactsTable;
+  sc_keys: ScKeysTable;
+  sc_trust_policies: ScTrustPoliciesTable;
+  sc_verifications: ScVerificationsTable;
+  sc_state: ScStateTable;
 }
 
 export interface UsersTable {
@@ -92,6 +99,109 @@ export interface AuditLogTable {
   request_id: string | null;
   /** JSON of the detail map, or null. */
   detail: string | null;
+}
+
+/** A signature, SBOM or attestation (SupplyChainRecord); its document is the blob `content_digest`. */
+export interface ScRecordsTable {
+  id: string;
+  subject: string;
+  kind: SupplyChainRecord['kind'];
+  format: string;
+  media_type: string;
+  content_digest: string;
+  size: number;
+  bucket: string | null;
+  object_key: string | null;
+  repository: string | null;
+  source_manifest: string | null;
+  /**
+   * -1 when the record names no layer. Not null, so that UNIQUE(repository, source_manifest,
+   * source_layer) (where NULLs are distinct in both dialects) makes a registry record idempotent even
+   * without a layer index; records with no source manifest stay distinct through its NULL.
+   */
+  source_layer: number;
+  predicate_type: string | null;
+  key_hint: string | null;
+  created_by: string;
+  created_at: number;
+}
+
+/**
+ * One SBOM component of a record. Written once with the record and deleted with it, so the record's
+ * subject, bucket, key and repository are copied here: a component query reads one table.
+ */
+export interface ScComponentsTable {
+  /** Assigned on insert; orders components of the same version, and pages them. */
+  id: Generated<number>;
+  record_id: string;
+  subject: string;
+  name: string;
+  version: string | null;
+  /** core/supplychain/versions.ts versionKey of the version (the purl's when the row has none); '' when unknown. */
+  version_key: string;
+  purl: string | null;
+  /** The purl without version, qualifiers and subpath (supplychain-records.ts purlBase). */
+  purl_base: string | null;
+  /** JSON string array. */
+  licenses: string;
+  /** JSON array of { algorithm, value }. */
+  hashes: string;
+  bucket: string | null;
+  object_key: string | null;
+  repository: string | null;
+}
+
+/** The facts of an attestation record (at most one row per record). */
+export interface ScFactsTable {
+  record_id: string;
+  subject: string;
+  predicate_type: string;
+  builder_id: string | null;
+  build_type: string | null;
+  /** JSON array of { uri?, digest? }. */
+  materials: string;
+}
+
+export interface ScKeysTable {
+  /** `<name>/<version>`. */
+  id: string;
+  name: string;
+  version: number;
+  kind: KeyRecord['kind'];
+  algorithm: string;
+  public_pem: string;
+  fingerprint: string;
+  provider_ref: string | null;
+  created_by: string;
+  created_at: number;
+  expires_at: number | null;
+  retired_at: number | null;
+  revoked_at: number | null;
+}
+
+export interface ScTrustPoliciesTable {
+  name: string;
+  /** JSON of the trust policy document. */
+  document: string;
+  created_at: number;
+  updated_at: number;
+}
+
+/** The latest result of evaluating one trust policy for one subject. */
+export interface ScVerificationsTable {
+  subject: string;
+  policy: string;
+  status: VerificationRecord['status'];
+  reason: string;
+  verified_by: string | null;
+  evaluated_at: number;
+  generation: number;
+}
+
+/** One row, id 1: `generation` counts changes to records, keys and trust policies (SupplyChainMeta.generation). */
+export interface ScStateTable {
+  id: number;
+  generation: number;
 }
 
 export interface RepositoriesTable {

@@ -7,8 +7,9 @@ import { KyselyIdentityMeta } from './identity.ts';
 import { migrate } from './migrations.ts';
 import { KyselyObjectMeta } from './objects.ts';
 import { KyselyRegistryMeta } from './registry.ts';
+import { KyselySupplyChainMeta } from './supplychain.ts';
 import { KyselyUploadMeta } from './uploads.ts';
-import type { AuditMeta, BlobMeta, BucketMeta, IdentityMeta, MetaStore, ObjectMeta, RegistryMeta, UploadMeta } from './types.ts';
+import type { AuditMeta, BlobMeta, BucketMeta, IdentityMeta, MetaStore, ObjectMeta, RegistryMeta, SupplyChainMeta, UploadMeta } from './types.ts';
 
 /**
  * The MetaStore over any Kysely dialect. A dialect brings its Kysely instance (driver, pool,
@@ -24,6 +25,7 @@ export class KyselyMetaStore implements MetaStore {
   readonly registry: RegistryMeta;
   readonly identity: IdentityMeta;
   readonly audit: AuditMeta;
+  readonly supplychain: SupplyChainMeta;
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -39,6 +41,7 @@ export class KyselyMetaStore implements MetaStore {
     this.registry = new KyselyRegistryMeta(db);
     this.identity = new KyselyIdentityMeta(db);
     this.audit = new KyselyAuditMeta(db);
+    this.supplychain = new KyselySupplyChainMeta(db);
   }
 
   migrate(): Promise<void> {

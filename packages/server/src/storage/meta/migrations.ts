@@ -9,8 +9,9 @@ import type { DialectHooks } from './db.ts';
  * Foreign keys state the invariants the store keeps anyway: an object or upload names an existing
  * bucket, a segment or part names an existing blob row (so the garbage collector cannot delete a
  * referenced blob even by mistake), a part belongs to an existing upload, a group membership or an
- * access key names an existing user (and group). Deletes are explicit in the store, never cascaded,
- * so every removed row is visible in the code that removes it.
+ * access key names an existing user (and group), a supply-chain record names an existing blob row
+ * (its document) and its components and facts an existing record. Deletes are explicit in the store,
+ * never cascaded, so every removed row is visible in the code that removes it.
  */
 export function migrations(hooks: DialectHooks): Record<string, Migration> {
   const byteOrderText = hooks.byteOrderText;
@@ -253,6 +254,126 @@ export function migrations(hooks: DialectHooks): Record<string, Migration> {
         await db.schema.createIndex('audit_log_principal').on('audit_log').columns(['principal', 'id']).execute();
         await db.schema.createIndex('audit_log_action').on('audit_log').columns(['action', 'id']).execute();
         await db.schema.createIndex('audit_log_resource').on('audit_log').columns(['resource', 'id']).execute();
+      },
+    },
+
+    '0004_supplychain': {
+      async up(db: Kysely<unknown>): Promise<void> {
+        await db.schema
+          .createTable('sc_records')
+          .addColumn('id', byteOrderText, (col) => col.primaryKey())
+          .addColumn('subject', 'text', (col) => col.notNull())
+          .addColumn('kind', 'text', (col) => col.notNull())
+          .addColumn('format', 'text', (col) => col.notNull())
+          .addColumn('media_type', 'text', (col) => col.notNull())
+          // Keeps the document's blob from the garbage collector, as a segment keeps an object's.
+          .addColumn('content_digest', 'text', (col) => col.notNull().references('blobs.digest'))
+          .addColumn('size', 'bigint', (col) => col.notNull())
+          .addColumn('bucket', byteOrderText)
+          .addColumn('object_key', byteOrderText)
+          .addColumn('repository', byteOrderText)
+          .addColumn('source_manifest', 'text')
+          .addColumn('source_layer', 'integer', (col) => col.notNull())
+          .addColumn('predicate_type', 'text')
+          .addColumn('key_hint', 'text')
+          .addColumn('created_by', 'text', (col) => col.notNull())
+          .addColumn('created_at', 'bigint', (col) => col.notNull())
+          .execute();
+        // A record read from a registry manifest is stored once (putRecord's 'exists'); NULLs are
+        // distinct, so records not read from a manifest never collide. Also serves
+        // deleteRecordsFromManifest and findLacking's "is this manifest a supply-chain artifact".
+        await db.schema
+          .createIndex('sc_records_source')
+          .on('sc_records')
+          .columns(['repository', 'source_manifest', 'source_layer'])
+          .unique()
+          .execute();
+        // listRecords, each filter with the (created_at, id) order and cursor behind it.
+        await db.schema.createIndex('sc_records_subject').on('sc_records').columns(['subject', 'created_at', 'id']).execute();
+        await db.schema.createIndex('sc_records_object').on('sc_records').columns(['bucket', 'object_key', 'created_at', 'id']).execute();
+        await db.schema.createIndex('sc_records_repository').on('sc_records').columns(['repository', 'created_at', 'id']).execute();
+        await db.schema.createIndex('sc_records_created_at').on('sc_records').columns(['created_at', 'id']).execute();
+        // The garbage collector's NOT EXISTS and the foreign-key check on blob deletion.
+        await db.schema.createIndex('sc_records_content_digest').on('sc_records').column('content_digest').execute();
+
+        await hooks
+          .addIdColumn(db.schema.createTable('sc_components'))
+          .addColumn('record_id', byteOrderText, (col) => col.notNull().references('sc_records.id'))
+          .addColumn('subject', 'text', (col) => col.notNull())
+          .addColumn('name', byteOrderText, (col) => col.notNull())
+          .addColumn('version', 'text')
+          // Compared by range (version bounds, paging), so it must compare as bytes.
+          .addColumn('version_key', byteOrderText, (col) => col.notNull())
+          .addColumn('purl', 'text')
+          .addColumn('purl_base', byteOrderText)
+          .addColumn('licenses', 'text', (col) => col.notNull())
+          .addColumn('hashes', 'text', (col) => col.notNull())
+          .addColumn('bucket', byteOrderText)
+          .addColumn('object_key', byteOrderText)
+          .addColumn('repository', byteOrderText)
+          .execute();
+        // findComponents: equality on the package, a range on the version, then (version_key, id) order.
+        await db.schema.createIndex('sc_components_purl').on('sc_components').columns(['purl_base', 'version_key', 'id']).execute();
+        await db.schema.createIndex('sc_components_name').on('sc_components').columns(['name', 'version_key', 'id']).execute();
+        await db.schema.createIndex('sc_components_record').on('sc_components').column('record_id').execute();
+
+        await db.schema
+          .createTable('sc_facts')
+          .addColumn('record_id', byteOrderText, (col) => col.primaryKey().references('sc_records.id'))
+          .addColumn('subject', 'text', (col) => col.notNull())
+          .addColumn('predicate_type', 'text', (col) => col.notNull())
+          .addColumn('builder_id', 'text')
+          .addColumn('build_type', 'text')
+          .addColumn('materials', 'text', (col) => col.notNull())
+          .execute();
+        // listFacts, and findLacking's NOT EXISTS probe per artifact.
+        await db.schema.createIndex('sc_facts_subject').on('sc_facts').columns(['subject', 'predicate_type', 'builder_id']).execute();
+
+        await db.schema
+          .createTable('sc_keys')
+          .addColumn('id', byteOrderText, (col) => col.primaryKey())
+          .addColumn('name', byteOrderText, (col) => col.notNull())
+          .addColumn('version', 'integer', (col) => col.notNull())
+          .addColumn('kind', 'text', (col) => col.notNull())
+          .addColumn('algorithm', 'text', (col) => col.notNull())
+          .addColumn('public_pem', 'text', (col) => col.notNull())
+          .addColumn('fingerprint', 'text', (col) => col.notNull())
+          .addColumn('provider_ref', 'text')
+          .addColumn('created_by', 'text', (col) => col.notNull())
+          .addColumn('created_at', 'bigint', (col) => col.notNull())
+          .addColumn('expires_at', 'bigint')
+          .addColumn('retired_at', 'bigint')
+          .addColumn('revoked_at', 'bigint')
+          .addUniqueConstraint('sc_keys_name_version', ['name', 'version'])
+          .execute();
+
+        await db.schema
+          .createTable('sc_trust_policies')
+          .addColumn('name', byteOrderText, (col) => col.primaryKey())
+          .addColumn('document', 'text', (col) => col.notNull())
+          .addColumn('created_at', 'bigint', (col) => col.notNull())
+          .addColumn('updated_at', 'bigint', (col) => col.notNull())
+          .execute();
+
+        await db.schema
+          .createTable('sc_verifications')
+          .addColumn('subject', byteOrderText, (col) => col.notNull())
+          .addColumn('policy', byteOrderText, (col) => col.notNull())
+          .addColumn('status', 'text', (col) => col.notNull())
+          .addColumn('reason', 'text', (col) => col.notNull())
+          .addColumn('verified_by', 'text')
+          .addColumn('evaluated_at', 'bigint', (col) => col.notNull())
+          .addColumn('generation', 'bigint', (col) => col.notNull())
+          .addPrimaryKeyConstraint('sc_verifications_pk', ['subject', 'policy'])
+          .execute();
+
+        // One row (id 1): the generation every change to records, keys or trust policies bumps.
+        await db.schema
+          .createTable('sc_state')
+          .addColumn('id', 'integer', (col) => col.primaryKey())
+          .addColumn('generation', 'bigint', (col) => col.notNull())
+          .execute();
+        await sql`insert into sc_state (id, generation) values (1, 0)`.execute(db);
       },
     },
   };

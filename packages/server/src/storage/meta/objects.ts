@@ -93,6 +93,18 @@ export class KyselyObjectMeta implements ObjectMeta {
     return rows.map(toObjectSummary);
   }
 
+  async setDigest(bucket: string, key: string, etag: string, digest: string): Promise<boolean> {
+    const result = await this.db
+      .updateTable('objects')
+      .set({ digest })
+      .where('bucket', '=', bucket)
+      .where('key', '=', key)
+      .where('etag', '=', etag)
+      .where('digest', 'is', null)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
+  }
+
   async any(bucket: string): Promise<boolean> {
     const row = await this.db.selectFrom('objects').select('id').where('bucket', '=', bucket).limit(1).executeTakeFirst();
     return row !== undefined;

@@ -14,6 +14,7 @@ export interface MetaStore {
   readonly registry: RegistryMeta;
   readonly identity: IdentityMeta;
   readonly audit: AuditMeta;
+  readonly supplychain: SupplyChainMeta;
   /** Applies pending migrations; idempotent. */
   migrate(): Promise<void>;
   close(): Promise<void>;
@@ -111,6 +112,11 @@ export interface ObjectMeta {
   delete(bucket: string, key: string): Promise<ObjectRecord | null>;
   /** Keys in byte order, filtered by prefix, after `after`, at most `limit`. */
   list(query: ObjectListQuery): Promise<ObjectSummary[]>;
+  /**
+   * Records the sha256 of a multipart object's whole content, computed later, if the object at
+   * (bucket, key) still has `etag` and no digest; false otherwise (replaced meanwhile, or known).
+   */
+  setDigest(bucket: string, key: string, etag: string, digest: string): Promise<boolean>;
   /** True when the bucket holds at least one object. */
   any(bucket: string): Promise<boolean>;
 }
@@ -180,7 +186,8 @@ export interface BlobRecord {
 
 /**
  * Blob rows exist for every blob in the BlobStore's `blobs/` namespace. A blob is garbage when no
- * object segment and no upload part names it and it was not touched within the grace period.
+ * object segment, upload part, repository link, registry upload chunk or supply-chain record names it
+ * and it was not touched within the grace period.
  */
 export interface BlobMeta {
   /**
@@ -207,6 +214,8 @@ export interface BlobReferences {
   multipartParts: { bucket: string; key: string; uploadId: string; partNumber: number }[];
   layers: { repository: string; digest: string }[];
   registryUploads: { repository: string; uploadId: string }[];
+  /** Supply-chain records whose document (contentDigest) is the blob, by id. */
+  records: { id: string; subject: string }[];
 }
 
 // ---------------------------------------------------------------- registry (OCI)
@@ -451,4 +460,217 @@ export interface AuditMeta {
   append(entries: readonly AuditEntry[]): Promise<void>;
   /** Matching entries in id order. */
   query(query: AuditQuery): Promise<AuditEntry[]>;
+}
+
+// ---------------------------------------------------------------- supply chain
+
+/**
+ * A signature, SBOM or attestation attached to a subject digest. Its document is a stored blob
+ * (`contentDigest`, kept alive by this row like an object segment). Where the subject is an S3 object
+ * the record also names it (bucket, key); where it came from an OCI referrer (or a cosign
+ * `sha256-<hex>.sig/.att` tag) it names the repository and the manifest it was read from.
+ */
+export interface SupplyChainRecord {
+  /** Assigned by the caller (a random UUID). */
+  id: string;
+  subject: string;
+  kind: 'signature' | 'sbom' | 'attestation';
+  /** core/supplychain/types.ts RecordFormat. */
+  format: string;
+  mediaType: string;
+  contentDigest: string;
+  size: number;
+  bucket?: string;
+  key?: string;
+  repository?: string;
+  /** For records read from the registry: the manifest digest (and layer index) they came from. */
+  sourceManifest?: string;
+  sourceLayer?: number;
+  /** Attestations: the predicate type; signatures: the key hint; both optional. */
+  predicateType?: string;
+  keyHint?: string;
+  createdBy: string;
+  createdAt: Date;
+}
+
+export interface ComponentRow {
+  name: string;
+  version?: string;
+  purl?: string;
+  licenses: string[];
+  hashes: { algorithm: string; value: string }[];
+}
+
+export interface AttestationFactsRow {
+  predicateType: string;
+  builderId?: string;
+  buildType?: string;
+  materials: { uri?: string; digest?: Record<string, string> }[];
+}
+
+export interface RecordQuery {
+  subject?: string;
+  bucket?: string;
+  key?: string;
+  repository?: string;
+  kind?: SupplyChainRecord['kind'];
+  /** The `next` of the previous page: an opaque cursor, records after it in (createdAt, id) order. */
+  after?: string;
+  limit: number;
+}
+
+/**
+ * Which stored artifacts contain a package; at least one of `purl` and `name` (both must match when
+ * both are given). A `purl` with a version and no bounds matches that version (compared by versionKey,
+ * so `@2.14.1` also finds `@v2.14.1` and `@2.14.1?type=jar`; qualifiers or a subpath in the query
+ * must then match exactly); without a version, or with bounds, it matches the package in every
+ * version within the bounds (pkg:maven/org.apache.logging.log4j/log4j-core matches every version).
+ * `name` matches the component name exactly. Bounds compare versions numerically segment by segment
+ * (core/supplychain/versions.ts versionKey): 2.9 < 2.14.1 < 2.15.0-rc1 < 2.15.0; components of
+ * unknown version match no bounded query. Results are ordered by version, then by insertion.
+ */
+export interface ComponentQuery {
+  purl?: string;
+  name?: string;
+  versionMin?: { version: string; inclusive: boolean };
+  versionMax?: { version: string; inclusive: boolean };
+  /** Only artifacts in this bucket (exact) / in repositories starting with this prefix. */
+  bucket?: string;
+  repository?: string;
+  /** The `next` of the previous page: an opaque cursor. */
+  after?: string;
+  limit: number;
+}
+
+/** One SBOM component row that matched, with the artifact its SBOM is attached to. */
+export interface ComponentMatch {
+  subject: string;
+  recordId: string;
+  name: string;
+  version?: string;
+  purl?: string;
+  licenses: string[];
+  bucket?: string;
+  key?: string;
+  repository?: string;
+}
+
+/**
+ * Artifacts (S3 objects or OCI manifests in scope) that have no attestation matching the facts, by
+ * subject digest wherever the attestation was attached. Objects without a whole-object digest
+ * (multipart) are skipped; manifests count only when they are not referrers (no OCI subject) and no
+ * supply-chain record was read from them (storage/meta/supplychain-queries.ts findLacking).
+ */
+export interface LackingQuery {
+  predicateType: string;
+  builderId?: string;
+  /** Exactly one of: objects in this bucket (key prefix optional), manifests in repositories with this prefix. */
+  bucket?: string;
+  keyPrefix?: string;
+  repositoryPrefix?: string;
+  /** The `next` of the previous page: an opaque cursor. */
+  after?: string;
+  limit: number;
+}
+
+export interface ArtifactRef {
+  subject: string;
+  bucket?: string;
+  key?: string;
+  repository?: string;
+}
+
+/**
+ * Key material the server signs with (kind 'signing', private part held by a KeyProvider under
+ * `providerRef`) or only verifies with (kind 'public': an imported public key; kind 'certificate': a
+ * trusted root or intermediate CA certificate, for notation). Versions of a key share its `name`; a
+ * rotation retires the current version (it still verifies) and adds the next.
+ */
+export interface KeyRecord {
+  /** `<name>/<version>`, e.g. `release/2`. */
+  id: string;
+  name: string;
+  version: number;
+  kind: 'signing' | 'public' | 'certificate';
+  /** core/supplychain/types.ts KeyAlgorithm, or 'x509' for certificates. */
+  algorithm: string;
+  /** SPKI PEM (for certificates: the certificate PEM). */
+  publicPem: string;
+  /** hex sha256 of the SPKI DER: what verification results name. */
+  fingerprint: string;
+  providerRef?: string;
+  createdBy: string;
+  createdAt: Date;
+  expiresAt?: Date;
+  retiredAt?: Date;
+  revokedAt?: Date;
+}
+
+export interface TrustPolicyRecord {
+  name: string;
+  /** JSON of the trust policy document (core/supplychain/trust-policy.ts). */
+  document: string;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface VerificationRecord {
+  subject: string;
+  /** The trust policy evaluated. */
+  policy: string;
+  status: 'verified' | 'failed' | 'missing';
+  reason: string;
+  /** Key id (or certificate subject) that verified, when verified. */
+  verifiedBy?: string;
+  evaluatedAt: Date;
+  /** The supply-chain generation it was evaluated at (stale once keys, policies or records change). */
+  generation: number;
+}
+
+/**
+ * Records, their indexed SBOM components and attestation facts, signing/trusted keys, trust
+ * policies and stored verification results. Changes are audited (change-audit.ts) in their own
+ * transaction; every change to keys, trust policies or records bumps `generation()`, so stored
+ * verification results older than it are re-evaluated.
+ */
+export interface SupplyChainMeta {
+  /**
+   * Inserts the record with its components / facts in one transaction and upserts its content blob's
+   * row (refreshing touched_at), as ObjectMeta.put does for segments. 'exists' (nothing changed) when
+   * the id is taken, or for a registry record when one with the same (repository, sourceManifest,
+   * sourceLayer) is there. AstoreError('InvalidArgument') when sourceLayer is not an index (>= 0).
+   */
+  putRecord(record: SupplyChainRecord, extra?: { components?: ComponentRow[]; facts?: AttestationFactsRow }): Promise<'created' | 'exists'>;
+  getRecord(id: string): Promise<SupplyChainRecord | null>;
+  listRecords(query: RecordQuery): Promise<Page<SupplyChainRecord>>;
+  deleteRecord(id: string): Promise<boolean>;
+  /** Removes the records read from a registry manifest (when the manifest is deleted); how many. */
+  deleteRecordsFromManifest(repository: string, manifest: string): Promise<number>;
+
+  /** AstoreError('InvalidArgument') without purl and name, or with a cursor it did not make. */
+  findComponents(query: ComponentQuery): Promise<Page<ComponentMatch>>;
+  /** Facts of a subject's attestations, with their record ids. */
+  listFacts(subject: string): Promise<(AttestationFactsRow & { recordId: string })[]>;
+  /** AstoreError('InvalidArgument') unless exactly one scope is named, or with a bad cursor. */
+  findLacking(query: LackingQuery): Promise<Page<ArtifactRef>>;
+
+  /** False when the id is taken. */
+  createKey(key: KeyRecord): Promise<boolean>;
+  getKey(id: string): Promise<KeyRecord | null>;
+  /** All versions of one key name (or all keys), ordered by name then version. */
+  listKeys(name?: string): Promise<KeyRecord[]>;
+  /** Sets retiredAt / revokedAt / expiresAt; null when absent. */
+  updateKey(id: string, patch: Partial<Pick<KeyRecord, 'retiredAt' | 'revokedAt' | 'expiresAt'>>): Promise<KeyRecord | null>;
+
+  putTrustPolicy(policy: TrustPolicyRecord): Promise<'created' | 'updated'>;
+  getTrustPolicy(name: string): Promise<TrustPolicyRecord | null>;
+  listTrustPolicies(): Promise<TrustPolicyRecord[]>;
+  deleteTrustPolicy(name: string): Promise<boolean>;
+
+  putVerification(result: VerificationRecord): Promise<void>;
+  getVerification(subject: string, policy: string): Promise<VerificationRecord | null>;
+  /** Stored results, newest first, for a subject. */
+  listVerifications(subject: string): Promise<VerificationRecord[]>;
+
+  generation(): Promise<number>;
 }

@@ -161,9 +161,10 @@ export function registryGcTests(store: StoreRef): void {
         { repository: 'lib/base', digest },
       ],
       registryUploads: [{ repository: 'lib/app', uploadId: 'ru' }],
+      records: [],
     });
     const limited = await store().blobs.references(digest, 1);
     assert.equal(limited.layers.length, 1);
-    assert.deepEqual(await store().blobs.references(digestOf('unknown'), 10), { objects: [], multipartParts: [], layers: [], registryUploads: [] });
+    assert.deepEqual(await store().blobs.references(digestOf('unknown'), 10), { objects: [], multipartParts: [], layers: [], registryUploads: [], records: [] });
   });
 }
