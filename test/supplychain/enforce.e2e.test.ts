@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { basicAuth, closeOciFixture, openCli, openOciFixture, registryFetch, type Cli, type OciFixture } from '../helpers/oci.ts';
 import { RegistryHttp } from '../helpers/registry-http.ts';
 import { sdkClient } from '../helpers/sdk-js.ts';
@@ -256,6 +256,34 @@ describe('images under enforce-read', () => {
     assert.deepEqual([...outcomes].sort(), ['allowed', 'denied']);
   });
 
+  test('signing a multi-platform index covers its platform manifests; an unsigned one stays refused', async () => {
+    const registry = new RegistryHttp(f.server.endpoint);
+    const amd64 = await registry.pushImage('app/multi', 'amd64', [Buffer.from('amd64 layer')]);
+    const arm64 = await registry.pushImage('app/multi', 'arm64', [Buffer.from('arm64 layer')]);
+    const sizeOf = async (digest: string) => Number((await registry.request('HEAD', `/v2/app/multi/manifests/${digest}`)).headers.get('content-length'));
+    const index = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.index.v1+json',
+        manifests: [
+          { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: amd64.digest, size: await sizeOf(amd64.digest), platform: { os: 'linux', architecture: 'amd64' } },
+          { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: arm64.digest, size: await sizeOf(arm64.digest), platform: { os: 'linux', architecture: 'arm64' } },
+        ],
+      }),
+    );
+    const put = await registry.request('PUT', '/v2/app/multi/manifests/v1', { body: index, headers: { 'content-type': 'application/vnd.oci.image.index.v1+json' } });
+    assert.equal(put.status, 201);
+    const indexDigest = put.headers.get('docker-content-digest')!;
+    const pull = (ref: string) => fetch(`${f.server.endpoint}/v2/app/multi/manifests/${ref}`, { headers: { authorization: readerAuth } });
+    assert.equal((await pull(amd64.digest)).status, 403);
+    await cosign.ok(['sign', '--yes', '--key', 'cosign.key', '--tlog-upload=false', '--allow-http-registry', '--allow-insecure-registry', `${f.registry}/app/multi@${indexDigest}`], { cwd: f.work });
+    assert.equal((await pull('v1')).status, 200);
+    assert.equal((await pull(amd64.digest)).status, 200, 'a platform of the signed index');
+    assert.equal((await pull(arm64.digest)).status, 200);
+    const loose = await registry.pushImage('app/multi', 'loose', [Buffer.from('not in the index')]);
+    assert.equal((await pull(loose.digest)).status, 403, 'a manifest no signed index lists');
+  });
+
   test('astore signs an image with its own key; cosign verify accepts the signature', async () => {
     assert.equal((await api('PUT', '/api/v1/supplychain/keys/images', { algorithm: 'ecdsa-p256' })).status, 201);
     await api('PUT', '/api/v1/supplychain/policies/releases', { mode: 'enforce-read', resources: ['s3:releases/*', 'oci:app/*'], keys: ['release', 'images'] });
@@ -280,11 +308,15 @@ describe('enforce-write', () => {
       assert.equal(hidden.name, 'NoSuchKey');
       assert.equal(hidden.status, 404);
     }
+    const listed = async (client: S3Client) => ((await client.send(new ListObjectsV2Command({ Bucket: 'staging' }))).Contents ?? []).map((o) => o.Key);
+    assert.deepEqual(await listed(reader), [], 'not even listed');
+    assert.deepEqual(await listed(root), ['candidate.bin'], 'the signer lists it');
     const signer = await root.send(new GetObjectCommand({ Bucket: 'staging', Key: 'candidate.bin' }));
     assert.deepEqual(Buffer.from(await signer.Body!.transformToByteArray()), bytes);
     assert.equal((await attach('staging', 'candidate.bin', await signBlob(bytes))).status, 201);
     const visible = await readerGetObject('staging', 'candidate.bin');
     assert.ok(visible.ok);
+    assert.deepEqual(await listed(reader), ['candidate.bin']);
   });
 
   test('a registry push to an enforce-write repository is not pullable by readers until signed', async () => {

@@ -83,6 +83,8 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
       bucketPolicies: new BucketPolicyService(app.meta, identity),
       region: config.s3.region,
       owner: { id: 'astore-root', displayName: 'root' },
+      listFilter: (call, objects) =>
+        app.supplyChain.filterListing(call.bucket, objects, (key) => call.allowed({ action: 'supplychain:attach', resource: `s3:${call.bucket}/${key}` })),
       readGate: (call, object) =>
         app.supplyChain.gateObject(call.bucket, call.key, object, () => call.allowed({ action: 'supplychain:attach', resource: `s3:${call.bucket}/${call.key}` })),
     },

@@ -7,7 +7,7 @@ import type { ObjectService } from '../core/objects.ts';
 import type { AuthResult } from './auth/sigv4.ts';
 import type { S3Permission } from './actions.ts';
 import type { S3Target } from './target.ts';
-import type { ObjectRecord } from '../storage/meta/types.ts';
+import type { ObjectRecord, ObjectSummary } from '../storage/meta/types.ts';
 
 export interface S3Services {
   buckets: BucketService;
@@ -20,6 +20,8 @@ export interface S3Services {
    * refuse; the verification outcome, when one was decided, goes into a response header.
    */
   readGate?: (call: ObjectCall, object: ObjectRecord) => Promise<{ verified: boolean; digest: string } | undefined>;
+  /** Leaves out of a listing page what the caller may not see (quarantined objects). */
+  listFilter?: (call: BucketCall, objects: ObjectSummary[]) => Promise<ObjectSummary[]>;
   /** Owner reported in listings: the root principal. */
   owner: { id: string; displayName: string };
 }

@@ -26,7 +26,8 @@ function contents(objects: ObjectSummary[], enc: (v: string) => string | undefin
   }));
 }
 
-export async function listObjectsV1({ reply, bucket, target, services }: BucketCall) {
+export async function listObjectsV1(call: BucketCall) {
+  const { reply, bucket, target, services } = call;
   const q = target.query;
   const enc = encoder(q);
   const prefix = q.get('prefix') ?? '';
@@ -34,19 +35,22 @@ export async function listObjectsV1({ reply, bucket, target, services }: BucketC
   const marker = q.get('marker') || undefined;
   const maxKeys = intParam(q, 'max-keys', 1000, 1000);
   const page = await services.objects.list({ bucket, prefix, delimiter, after: marker, maxKeys });
+  const objects = services.listFilter ? await services.listFilter(call, page.objects) : page.objects;
+  const filtered = objects.length !== page.objects.length;
   const owner = { ID: services.owner.id, DisplayName: services.owner.displayName };
   return reply.type('application/xml').send(
     toXml('ListBucketResult', {
       Name: bucket,
       Prefix: enc(prefix),
       Marker: enc(marker ?? ''),
-      // S3 sends NextMarker only with a delimiter; without, clients continue from the last key.
-      NextMarker: page.truncated && delimiter ? enc(page.last) : undefined,
+      // S3 sends NextMarker only with a delimiter; without, clients continue from the last key, so it
+      // is sent too when the last key listed is not the page's last (a quarantined key was left out).
+      NextMarker: page.truncated && (delimiter || filtered) ? enc(page.last) : undefined,
       MaxKeys: maxKeys,
       Delimiter: enc(delimiter),
       IsTruncated: page.truncated,
       EncodingType: q.get('encoding-type') ?? undefined,
-      Contents: contents(page.objects, enc, owner),
+      Contents: contents(objects, enc, owner),
       CommonPrefixes: page.commonPrefixes.map((p) => ({ Prefix: enc(p) })),
     }),
   );
@@ -61,7 +65,8 @@ function decodeToken(token: string): string {
   return decoded;
 }
 
-export async function listObjectsV2({ reply, bucket, target, services }: BucketCall) {
+export async function listObjectsV2(call: BucketCall) {
+  const { reply, bucket, target, services } = call;
   const q = target.query;
   const enc = encoder(q);
   const prefix = q.get('prefix') ?? '';
@@ -71,12 +76,13 @@ export async function listObjectsV2({ reply, bucket, target, services }: BucketC
   const maxKeys = intParam(q, 'max-keys', 1000, 1000);
   const after = token !== null ? decodeToken(token) : startAfter;
   const page = await services.objects.list({ bucket, prefix, delimiter, after, maxKeys });
+  const objects = services.listFilter ? await services.listFilter(call, page.objects) : page.objects;
   const owner = q.get('fetch-owner') === 'true' ? { ID: services.owner.id, DisplayName: services.owner.displayName } : undefined;
   return reply.type('application/xml').send(
     toXml('ListBucketResult', {
       Name: bucket,
       Prefix: enc(prefix),
-      KeyCount: page.objects.length + page.commonPrefixes.length,
+      KeyCount: objects.length + page.commonPrefixes.length,
       MaxKeys: maxKeys,
       Delimiter: enc(delimiter),
       IsTruncated: page.truncated,
@@ -84,7 +90,7 @@ export async function listObjectsV2({ reply, bucket, target, services }: BucketC
       ContinuationToken: token ?? undefined,
       NextContinuationToken: page.truncated && page.last !== undefined ? Buffer.from(page.last, 'utf8').toString('base64url') : undefined,
       StartAfter: enc(startAfter),
-      Contents: contents(page.objects, enc, owner),
+      Contents: contents(objects, enc, owner),
       CommonPrefixes: page.commonPrefixes.map((p) => ({ Prefix: enc(p) })),
     }),
   );

@@ -5,7 +5,7 @@ import type { AttestationFactsRow, ComponentRow, ManifestRecord, MetaStore, Obje
 import type { ContentStore } from '../content.ts';
 import { AstoreError } from '../errors.ts';
 import type { RegistryBlobService } from '../registry/blobs.ts';
-import { documentsInManifest, parseDocument, type ParsedDocument } from './formats/index.ts';
+import { documentsInManifest, parseDocument, parseSbomValue, type ParsedDocument } from './formats/index.ts';
 import { verifySignedMessage } from './formats/verify.ts';
 import { FormatError } from './types.ts';
 
@@ -276,8 +276,19 @@ function describe(document: ParsedDocument): Pick<SupplyChainRecord, 'predicateT
 function indexed(document: ParsedDocument): { components?: ComponentRow[]; facts?: AttestationFactsRow } {
   if (document.kind === 'sbom') return { components: document.sbom.components };
   if (document.kind === 'attestation') {
-    const { facts } = document.attestation;
-    return { facts };
+    const { facts, predicate } = document.attestation;
+    return { facts, ...sbomPredicate(facts.predicateType, predicate) };
   }
   return {};
+}
+
+/** An SBOM carried as an attestation's predicate (cosign attest --type spdxjson / cyclonedx) is indexed too. */
+function sbomPredicate(predicateType: string, predicate: unknown): { components?: ComponentRow[] } {
+  const format = /spdx/i.test(predicateType) ? 'spdx' : /cyclonedx/i.test(predicateType) ? 'cyclonedx' : undefined;
+  if (format === undefined) return {};
+  try {
+    return { components: parseSbomValue(predicate, format).components };
+  } catch {
+    return {}; // the attestation stands on its own; an unreadable predicate is simply not indexed
+  }
 }

@@ -135,6 +135,27 @@ export class SupplyChainService {
   }
 
   /**
+   * An S3 listing as a reader may see it: objects an `enforce-write` policy keeps quarantined
+   * (unverified) are left out unless `mayAttach(key)`. Other modes never hide keys.
+   */
+  async filterListing<T extends { key: string; digest?: string }>(bucket: string, objects: T[], mayAttach: (key: string) => Promise<boolean>): Promise<T[]> {
+    const { policies } = await this.current();
+    if (policies.empty) return objects;
+    const visible: T[] = [];
+    for (const object of objects) {
+      const location: ArtifactLocation = { kind: 's3', bucket, key: object.key };
+      if (!policies.covering(location).some((p) => p.mode === 'enforce-write')) {
+        visible.push(object);
+        continue;
+      }
+      const digest = object.digest ?? (await this.records.objectWithDigest(bucket, object.key)).digest;
+      const results = await this.evaluate(location, digest);
+      if (results.every((r) => r.status === 'verified') || (await mayAttach(object.key))) visible.push(object);
+    }
+    return visible;
+  }
+
+  /**
    * The read gate of OCI manifest GET/HEAD. Supply-chain documents themselves (signature, attestation
    * and SBOM manifests: every layer a supply-chain document) are not gated, as verifiers must read
    * them; whether a manifest is one is decided by its content, never by its tag or `subject`.
@@ -144,6 +165,15 @@ export class SupplyChainService {
     const location: ArtifactLocation = { kind: 'oci', repository };
     if (!(await this.covers(location))) return undefined;
     const hidden = () => new AstoreError('ManifestUnknown', `manifest ${reference} is not in repository ${repository}`, { reference });
+    // A platform manifest of a multi-platform image is covered by the index that lists it: signing
+    // the index (what `cosign sign` and `notation sign` do for a tag) vouches for its platforms.
+    const parents = await this.meta.registry.listParents(repository, manifest.digest, 16);
+    for (const parent of parents) {
+      const results = await this.evaluate(location, parent);
+      if (results.length > 0 && results.every((r) => r.status === 'verified')) {
+        return this.checkRead(location, parent, currentActor() ?? { principal: 'anonymous' }, hidden, mayAttach);
+      }
+    }
     return this.checkRead(location, manifest.digest, currentActor() ?? { principal: 'anonymous' }, hidden, mayAttach);
   }
 

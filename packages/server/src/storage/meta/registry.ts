@@ -183,6 +183,19 @@ export class KyselyRegistryMeta implements RegistryMeta {
     });
   }
 
+  async listParents(repository: string, digest: string, limit: number): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom('manifest_refs')
+      .select('manifest')
+      .where('repository', '=', repository)
+      .where('ref', '=', digest)
+      .where('kind', '=', 'manifest')
+      .orderBy('manifest')
+      .limit(limit)
+      .execute();
+    return rows.map((r) => r.manifest);
+  }
+
   async listReferrers(repository: string, subject: string, artifactType?: string): Promise<ManifestSummary[]> {
     let select = this.db
       .selectFrom('manifests')

@@ -300,6 +300,8 @@ export interface RegistryMeta {
   deleteTag(repository: string, tag: string): Promise<boolean>;
   /** Tags in byte order after `after`, at most `limit`; null when the repository does not exist. */
   listTags(repository: string, after: string | undefined, limit: number): Promise<string[] | null>;
+  /** Digests of the indexes in the repository that list `digest` (a platform manifest's parents). */
+  listParents(repository: string, digest: string, limit: number): Promise<string[]>;
   /** Manifests whose subject is `subject`, optionally only of one artifactType, oldest first. */
   listReferrers(repository: string, subject: string, artifactType?: string): Promise<ManifestSummary[]>;
 
