@@ -39,8 +39,9 @@ export const trustPolicySchema = z.strictObject({
   /** Notation: chains ending at one of these CA certificates (certificate key names). */
   certificates: z.array(keyName).default([]),
   /**
-   * Notation: the leaf certificate's subject must contain one of these (e.g. `CN=release.example.com`);
-   * empty means any subject the trusted CAs issued.
+   * Notation: the leaf certificate's subject must hold every attribute of one of these, whole
+   * (`CN=release.example.com`, or `x509.subject: O=Corp, CN=release.example.com`); empty means any
+   * subject the trusted CAs issued.
    */
   identities: z.array(z.string().min(1)).default([]),
   /** When false only the attestations are required. */

@@ -202,7 +202,11 @@ class MessageVerifier {
     const chain = verifyCertificateChain(message.certificates!, this.roots, this.now);
     if (!chain.ok) return { problem: chain.reason };
     const subject = distinguishedName(chain.leaf.subject);
-    if (this.identities.length > 0 && !this.identities.some((identity) => distinguishedName(identity.replace(/^x509\.subject:\s*/, '')) === subject)) {
+    const attributes = new Set(subject.split(', '));
+    // Each attribute an identity names must be in the subject, whole: `CN=release.example.com` matches
+    // `C=US, O=Corp, CN=release.example.com` but not `CN=release.example.com.evil`.
+    const matches = (identity: string) => distinguishedName(identity.replace(/^x509\.subject:\s*/, '')).split(', ').every((a) => attributes.has(a));
+    if (this.identities.length > 0 && !this.identities.some(matches)) {
       return { problem: `the signing certificate's subject (${subject}) is not a trusted identity` };
     }
     if (!verifySignedMessage(message, chain.leaf.publicKey)) return { problem: 'the signature does not verify with its certificate' };
@@ -210,7 +214,7 @@ class MessageVerifier {
   }
 }
 
-/** A subject DN compared the way notation's trusted identities are: attributes in order, `, ` between. */
+/** A subject DN as `A=v, B=w`: attributes split on newlines or commas, trimmed. */
 function distinguishedName(text: string): string {
   return text
     .split(/\n|,/)
