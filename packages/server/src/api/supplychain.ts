@@ -173,7 +173,7 @@ export function supplyChainRoutes(meta: MetaStore, supplyChain: SupplyChainServi
       method: 'GET',
       url: `${base}/lacking`,
       action: 'supplychain:read',
-      resource: () => 'api:supplychain/lacking',
+      resource: () => 'api:supplychain/packages', // the queries share one resource
       handler: async (call) => {
         const q = call.query;
         const predicateType = q.get('predicateType') ?? 'https://slsa.dev/provenance/v1';
