@@ -12,7 +12,11 @@ export type TestTool =
   | 'ASTORE_TEST_NOTATION'
   | 'ASTORE_TEST_SKOPEO'
   | 'ASTORE_TEST_PODMAN'
-  | 'ASTORE_TEST_KEYCLOAK';
+  | 'ASTORE_TEST_KEYCLOAK'
+  | 'ASTORE_TEST_MINIO'
+  | 'ASTORE_TEST_AZURITE'
+  | 'ASTORE_TEST_FAKE_GCS'
+  | 'ASTORE_TEST_POSTGRES';
 
 /**
  * The real clients installed by the test setup (scripts/setup-test-tools.sh for aws-cli and boto3,
