@@ -64,7 +64,8 @@ before(async () => {
   const policy = await api('PUT', '/api/v1/policies/reader', {
     statements: [
       { effect: 'allow', principals: ['user:reader'], actions: ['s3:GetObject', 's3:ListBucket'], resources: ['s3:releases', 's3:releases/*', 's3:staging', 's3:staging/*'] },
-      { effect: 'allow', principals: ['user:reader'], actions: ['oci:pull'], resources: ['oci:app/*'] },
+      { effect: 'allow', principals: ['user:reader'], actions: ['oci:pull'], resources: ['oci:app/*', 'oci:tamper/*'] },
+      { effect: 'allow', principals: ['user:reader'], actions: ['s3:GetObject'], resources: ['s3:rotation/*'] },
     ],
   });
   assert.equal(policy.status, 201, policy.text);
@@ -74,6 +75,7 @@ before(async () => {
   reader = sdkClient(f.server.endpoint, { credentials: { accessKeyId: keys.json.accessKeyId, secretAccessKey: keys.json.secretAccessKey } });
   await root.send(new CreateBucketCommand({ Bucket: 'releases' }));
   await root.send(new CreateBucketCommand({ Bucket: 'staging' }));
+  await root.send(new CreateBucketCommand({ Bucket: 'rotation' }));
 
   const publicKey = await readFile(join(f.work, 'cosign.pub'), 'utf8');
   assert.equal((await api('PUT', '/api/v1/supplychain/keys/release', { publicKey })).status, 201);
@@ -327,6 +329,114 @@ describe('enforce-write', () => {
     assert.equal(((await hidden.json()) as { errors: { code: string }[] }).errors[0]!.code, 'MANIFEST_UNKNOWN');
     await cosign.ok(['sign', '--yes', '--key', 'cosign.key', '--tlog-upload=false', '--allow-http-registry', '--allow-insecure-registry', `${f.registry}/app/quarantine@${digest}`], { cwd: f.work });
     assert.equal((await fetch(`${f.server.endpoint}/v2/app/quarantine/manifests/rc1`, { headers: { authorization: readerAuth } })).status, 200);
-    void registryFetch;
+  });
+});
+
+describe('tampering with image signatures', () => {
+  const flags = ['--allow-http-registry', '--allow-insecure-registry'];
+  const pull = (repository: string, reference: string) => fetch(`${f.server.endpoint}/v2/${repository}/manifests/${reference}`, { headers: { authorization: readerAuth } });
+  const reasonOf = async (res: Response) => ((await res.json()) as { errors: { code: string; message: string }[] }).errors[0]!;
+  const trust = (keys: string[]) => api('PUT', '/api/v1/supplychain/policies/tamper', { mode: 'enforce-read', resources: ['oci:tamper/*'], keys });
+
+  before(async () => {
+    assert.equal((await api('PUT', '/api/v1/supplychain/keys/tamper-signer', { algorithm: 'ecdsa-p256' })).status, 201);
+    assert.equal((await trust(['release', 'tamper-signer'])).status, 201);
+  });
+
+  test('an image signed by a key the policy does not trust is refused', async () => {
+    const { digest } = await new RegistryHttp(f.server.endpoint).pushImage('tamper/stranger', 'v1', [Buffer.from('stranger layer')]);
+    await cosign.ok(['sign', '--yes', '--key', 'stranger.key', '--tlog-upload=false', ...flags, `${f.registry}/tamper/stranger@${digest}`], { cwd: f.work });
+    const refused = await pull('tamper/stranger', 'v1');
+    assert.equal(refused.status, 403);
+    const error = await reasonOf(refused);
+    assert.equal(error.code, 'DENIED');
+    assert.match(error.message, /failed: .*no trusted key verifies it/);
+  });
+
+  test('a signature whose payload changed by one byte fails; deleting the good signature manifest removes its record', async () => {
+    const registry = new RegistryHttp(f.server.endpoint);
+    const { digest } = await registry.pushImage('tamper/payload', 'v1', [Buffer.from('payload layer')]);
+    assert.equal((await api('POST', '/api/v1/supplychain/signatures?repository=tamper/payload&reference=v1', { key: 'tamper-signer' })).status, 201);
+    assert.equal((await pull('tamper/payload', 'v1')).status, 200);
+
+    // The signature image cosign reads: take its payload, change one byte, keep the signature.
+    const tag = `${digest.replace(':', '-')}.sig`;
+    const sigManifestRes = await registry.request('GET', `/v2/tamper/payload/manifests/${tag}`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
+    const sigDigest = sigManifestRes.headers.get('docker-content-digest')!;
+    const sigManifest = (await sigManifestRes.json()) as { config: { digest: string }; layers: { digest: string; size: number; mediaType: string; annotations: Record<string, string> }[] };
+    const payload = Buffer.from(await (await registry.request('GET', `/v2/tamper/payload/blobs/${sigManifest.layers[0]!.digest}`)).arrayBuffer());
+    const tampered = Buffer.from(payload.toString('utf8').replace('tamper/payload', 'tamper/pavload'));
+    assert.notDeepEqual(tampered, payload);
+    await registry.deleteManifest('tamper/payload', sigDigest);
+    assert.equal((await pull('tamper/payload', 'v1')).status, 403, 'the deleted signature no longer counts');
+    const layerDigest = await registry.pushBlob('tamper/payload', tampered);
+    const forged = { ...sigManifest, layers: [{ ...sigManifest.layers[0]!, digest: layerDigest, size: tampered.length }] };
+    const put = await registry.request('PUT', `/v2/tamper/payload/manifests/${tag}`, { body: JSON.stringify(forged), headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json' } });
+    assert.equal(put.status, 201);
+    const refused = await pull('tamper/payload', 'v1');
+    assert.equal(refused.status, 403);
+    assert.match((await reasonOf(refused)).message, /failed: .*no trusted key verifies it/);
+  });
+
+  test('revoking the key that signed an image refuses it', async () => {
+    assert.equal((await api('PUT', '/api/v1/supplychain/keys/tamper-revoked', { algorithm: 'ecdsa-p256' })).status, 201);
+    await trust(['release', 'tamper-signer', 'tamper-revoked']);
+    await new RegistryHttp(f.server.endpoint).pushImage('tamper/revoked', 'v1', [Buffer.from('revoked layer')]);
+    assert.equal((await api('POST', '/api/v1/supplychain/signatures?repository=tamper/revoked&reference=v1', { key: 'tamper-revoked' })).status, 201);
+    assert.equal((await pull('tamper/revoked', 'v1')).status, 200);
+    assert.equal((await api('POST', '/api/v1/supplychain/keys/tamper-revoked/revoke', {})).status, 200);
+    const refused = await pull('tamper/revoked', 'v1');
+    assert.equal(refused.status, 403);
+    assert.match((await reasonOf(refused)).message, /signed by key tamper-revoked\/1, revoked at/);
+  });
+
+  test('an image signed by a key that has expired is refused', async () => {
+    const publicKey = await readFile(join(f.work, 'stranger.pub'), 'utf8');
+    const expiresAt = new Date(Date.now() + 2000).toISOString();
+    assert.equal((await api('PUT', '/api/v1/supplychain/keys/tamper-short', { publicKey, expiresAt })).status, 201);
+    await trust(['release', 'tamper-signer', 'tamper-short']);
+    const { digest } = await new RegistryHttp(f.server.endpoint).pushImage('tamper/expired', 'v1', [Buffer.from('expiring layer')]);
+    await cosign.ok(['sign', '--yes', '--key', 'stranger.key', '--tlog-upload=false', ...flags, `${f.registry}/tamper/expired@${digest}`], { cwd: f.work });
+    assert.equal((await pull('tamper/expired', 'v1')).status, 200);
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, new Date(expiresAt).getTime() - Date.now() + 100)));
+    const refused = await pull('tamper/expired', 'v1');
+    assert.equal(refused.status, 403);
+    assert.match((await reasonOf(refused)).message, /expired at/);
+  });
+
+  test('cosign signatures in OCI 1.1 referrers mode verify like the legacy tag', async () => {
+    const { digest } = await new RegistryHttp(f.server.endpoint).pushImage('tamper/referrers', 'v1', [Buffer.from('referrers layer')]);
+    assert.equal((await pull('tamper/referrers', 'v1')).status, 403);
+    await cosign.ok(['sign', '--yes', '--key', 'cosign.key', '--tlog-upload=false', '--registry-referrers-mode=oci-1-1', ...flags, `${f.registry}/tamper/referrers@${digest}`], {
+      cwd: f.work,
+      env: { COSIGN_EXPERIMENTAL: '1' },
+    });
+    const referrers = (await (await registryFetch(f, `/v2/tamper/referrers/referrers/${digest}`)).json()) as { manifests: { artifactType?: string }[] };
+    assert.ok(referrers.manifests.some((m) => m.artifactType === 'application/vnd.dev.cosign.artifact.sig.v1+json'), JSON.stringify(referrers));
+    assert.equal((await pull('tamper/referrers', 'v1')).status, 200);
+  });
+});
+
+describe('key rotation', () => {
+  test('a rotated key keeps verifying what its old version signed; the new version signs; revoking one version refuses only its signatures', async () => {
+    assert.equal((await api('PUT', '/api/v1/supplychain/keys/rotating', { algorithm: 'rsa-3072' })).status, 201);
+    await api('PUT', '/api/v1/supplychain/policies/rotation', { mode: 'enforce-read', resources: ['s3:rotation/*'], keys: ['rotating'] });
+    await putObject('rotation', 'old.bin', randomBytes(1000));
+    await putObject('rotation', 'new.bin', randomBytes(1000));
+    assert.equal((await api('POST', '/api/v1/supplychain/signatures?bucket=rotation&key=old.bin', { key: 'rotating' })).json.key, 'rotating/1');
+    const rotated = await api('POST', '/api/v1/supplychain/keys/rotating/rotate', {});
+    assert.equal(rotated.status, 201, rotated.text);
+    assert.equal(rotated.json.id, 'rotating/2');
+    assert.equal(rotated.json.algorithm, 'rsa', 'the next version is generated like the current one');
+    const versions = (await api('GET', '/api/v1/supplychain/keys/rotating')).json.versions as { id: string; status: string }[];
+    assert.deepEqual(versions.map((v) => `${v.id} ${v.status}`), ['rotating/1 retired', 'rotating/2 active']);
+    assert.equal((await api('POST', '/api/v1/supplychain/signatures?bucket=rotation&key=new.bin', { key: 'rotating' })).json.key, 'rotating/2');
+    assert.equal((await readerGetObject('rotation', 'old.bin')).ok, true, 'signed by the retired version');
+    assert.equal((await readerGetObject('rotation', 'new.bin')).ok, true);
+    assert.equal((await api('POST', '/api/v1/supplychain/keys/rotating/revoke', { version: 1 })).status, 200);
+    const refused = await readerGetObject('rotation', 'old.bin');
+    assert.equal(refused.ok, false);
+    if (!refused.ok) assert.match(refused.message, /rotating\/1, revoked/);
+    assert.equal((await readerGetObject('rotation', 'new.bin')).ok, true);
   });
 });
