@@ -8,6 +8,7 @@ import { run } from '../helpers/clients.ts';
 import { basicAuth, buildOciImage, closeOciFixture, openCli, openOciFixture, readOciLayoutBlob, readOciLayoutIndex, writeOciLayout, type Cli, type OciFixture, type OciImage } from '../helpers/oci.ts';
 import { RegistryHttp, sha256Digest } from '../helpers/registry-http.ts';
 import { sdkClient } from '../helpers/sdk-js.ts';
+import { apiCall } from '../helpers/api.ts';
 
 /**
  * Attestations and certificate chains under trust policies, made by the real tools:
@@ -35,22 +36,7 @@ const otherBuilder = 'https://ci.other.example/builders/nightly';
 const imageFlags = ['--allow-http-registry', '--allow-insecure-registry'];
 const corpSubject = 'C=US, ST=WA, O=Corp, CN=release.corp.example';
 
-async function api(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: any; text: string }> {
-  const init: RequestInit = { method, headers: { authorization: basicAuth(), ...headers } };
-  if (body !== undefined) {
-    init.body = Buffer.isBuffer(body) || typeof body === 'string' ? body : JSON.stringify(body);
-    if (!Buffer.isBuffer(body) && typeof body !== 'string') (init.headers as Record<string, string>)['content-type'] = 'application/json';
-  }
-  const res = await fetch(`${f.server.endpoint}${path}`, init);
-  const text = await res.text();
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: res.status, json, text };
-}
+const api = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => apiCall(f.server.endpoint, method, path, body, headers);
 
 /** A manifest pull by the reader: the status, the registry error (if any) and the verification header. */
 async function readerPull(repository: string, reference: string): Promise<{ status: number; code?: string; message: string; verification: string | null }> {

@@ -8,6 +8,7 @@ import { basicAuth, closeOciFixture, openCli, openOciFixture, registryFetch, typ
 import { RegistryHttp } from '../helpers/registry-http.ts';
 import { sdkClient } from '../helpers/sdk-js.ts';
 import { signRequest } from '../helpers/sign.ts';
+import { apiCall } from '../helpers/api.ts';
 
 /**
  * Trust policies enforced on both protocols, with signatures made by the real cosign (key pair,
@@ -25,22 +26,7 @@ let readerAuth: string;
 let readerKey: { accessKeyId: string; secretKey: string };
 const readerPassword = 'reader-password-0123';
 
-async function api(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: any; text: string }> {
-  const init: RequestInit = { method, headers: { authorization: basicAuth(), ...headers } };
-  if (body !== undefined) {
-    init.body = Buffer.isBuffer(body) || typeof body === 'string' ? body : JSON.stringify(body);
-    if (!Buffer.isBuffer(body) && typeof body !== 'string') (init.headers as Record<string, string>)['content-type'] = 'application/json';
-  }
-  const res = await fetch(`${f.server.endpoint}${path}`, init);
-  const text = await res.text();
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: res.status, json, text };
-}
+const api = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => apiCall(f.server.endpoint, method, path, body, headers);
 
 /** A GET signed with the reader's access key, answered as it is (XML errors, astore's headers). */
 async function readerGet(bucket: string, key: string): Promise<Response> {

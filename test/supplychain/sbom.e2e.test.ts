@@ -14,6 +14,7 @@ import {
 import { basicAuth, buildOciImage, closeOciFixture, openCli, openOciFixture, registryFetch, writeOciLayout, type Cli, type OciFixture } from '../helpers/oci.ts';
 import { RegistryHttp, sha256Digest } from '../helpers/registry-http.ts';
 import { sdkClient } from '../helpers/sdk-js.ts';
+import { apiCall } from '../helpers/api.ts';
 
 /**
  * SBOMs end to end: what oras attaches to an image is parsed, recorded and found again (oras
@@ -35,25 +36,7 @@ const outsiderPassword = 'outsider-password-0123';
 let auditorAuth: string;
 let outsiderAuth: string;
 
-type ApiAnswer = { status: number; json: any; text: string; headers: Headers; bytes: Buffer };
-
-async function api(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiAnswer> {
-  const init: RequestInit = { method, headers: { authorization: basicAuth(), ...headers } };
-  if (body !== undefined) {
-    init.body = Buffer.isBuffer(body) || typeof body === 'string' ? body : JSON.stringify(body);
-    if (!Buffer.isBuffer(body) && typeof body !== 'string') (init.headers as Record<string, string>)['content-type'] = 'application/json';
-  }
-  const res = await fetch(`${f.server.endpoint}${path}`, init);
-  const bytes = Buffer.from(await res.arrayBuffer());
-  const text = bytes.toString('utf8');
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: res.status, json, text, headers: res.headers, bytes };
-}
+const api = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => apiCall(f.server.endpoint, method, path, body, headers);
 
 /** A query string; undefined values are left out. */
 const qs = (params: Record<string, string | number | undefined>) =>

@@ -1,6 +1,7 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { link, mkdir, open, readFile, unlink, writeFile } from 'node:fs/promises';
+import { link, mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { syncDirectory } from '../durable.ts';
 
 export const serverKeyFileName = 'server-key';
 const KEY_BYTES = 32;
@@ -99,14 +100,4 @@ async function readKeyFile(file: string): Promise<Buffer | null> {
     throw new Error(`${file} holds ${key.length} bytes, not a ${KEY_BYTES}-byte server key; restore it from a backup (a new key cannot decrypt the stored access-key secrets)`);
   }
   return key;
-}
-
-/** Makes a new directory entry durable (a key lost in a power cut would orphan every sealed secret). */
-async function syncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }

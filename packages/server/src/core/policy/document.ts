@@ -108,15 +108,23 @@ export function describeIssues(error: z.ZodError, prefix: readonly PropertyKey[]
  * `AstoreError('MalformedPolicy')` whose message names each problem's path.
  */
 export function parsePolicyDocument(json: unknown): PolicyDocument {
+  return parseDocumentWith(policyDocumentSchema, json, 'the policy');
+}
+
+/**
+ * Validates a JSON document (the parsed value or its text) with `schema`; AstoreError('MalformedPolicy')
+ * naming each problem's path, or that `what` is not JSON.
+ */
+export function parseDocumentWith<T>(schema: z.ZodType<T>, json: unknown, what: string): T {
   let value = json;
   if (typeof json === 'string') {
     try {
       value = JSON.parse(json);
     } catch (err) {
-      throw new AstoreError('MalformedPolicy', `the policy is not valid JSON: ${(err as Error).message}`);
+      throw new AstoreError('MalformedPolicy', `${what} is not valid JSON: ${(err as Error).message}`);
     }
   }
-  const result = policyDocumentSchema.safeParse(value);
+  const result = schema.safeParse(value);
   if (!result.success) throw new AstoreError('MalformedPolicy', describeIssues(result.error));
   return result.data;
 }

@@ -1,10 +1,11 @@
 import { constants, createHash, createPrivateKey, createPublicKey, generateKeyPairSync, privateEncrypt, randomBytes, sign, type KeyObject } from 'node:crypto';
-import { link, mkdir, open, readFile, unlink, writeFile } from 'node:fs/promises';
+import { link, mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { p256 } from '@noble/curves/nist.js';
 import { AstoreError } from '../errors.ts';
 import type { SecretBox } from '../identity/secrets.ts';
 import type { KeyAlgorithm, Signed } from './types.ts';
+import { syncDirectory } from '../durable.ts';
 
 /**
  * Signing keys held by the server, for users who have no signing tooling of their own. What astore
@@ -277,15 +278,5 @@ export class FileKeyProvider implements KeyProvider {
       throw new AstoreError('InvalidArgument', `invalid key id ${JSON.stringify(keyId)}: up to ${maxKeyIdLength} characters, segments of [A-Za-z0-9._-] starting with a letter or digit, joined by /`);
     }
     return join(this.#dir, `${keyId.replaceAll('/', '~')}.key`);
-  }
-}
-
-/** Makes a new directory entry durable. */
-async function syncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }

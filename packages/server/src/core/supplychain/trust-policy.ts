@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { AstoreError } from '../errors.ts';
-import { describeIssues, policyNamePattern } from '../policy/document.ts';
+import { parseDocumentWith, policyNamePattern } from '../policy/document.ts';
 import { compileGlob, type Glob } from '../policy/match.ts';
 
 /**
@@ -56,17 +56,7 @@ export type TrustPolicy = z.infer<typeof trustPolicySchema>;
 
 /** Validates a trust policy; throws AstoreError('MalformedPolicy') naming each problem. */
 export function parseTrustPolicy(json: unknown): TrustPolicy {
-  let value = json;
-  if (typeof json === 'string') {
-    try {
-      value = JSON.parse(json);
-    } catch (err) {
-      throw new AstoreError('MalformedPolicy', `the trust policy is not valid JSON: ${(err as Error).message}`);
-    }
-  }
-  const result = trustPolicySchema.safeParse(value);
-  if (!result.success) throw new AstoreError('MalformedPolicy', describeIssues(result.error));
-  const policy = result.data;
+  const policy = parseDocumentWith(trustPolicySchema, json, 'the trust policy');
   const needsTrust = policy.requireSignature || policy.attestations.length > 0;
   if (policy.mode !== 'off' && needsTrust && policy.keys.length === 0 && policy.certificates.length === 0) {
     throw new AstoreError('MalformedPolicy', 'keys or certificates: a policy that requires signatures or attestations must trust at least one key or certificate');
