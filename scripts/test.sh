@@ -17,6 +17,11 @@ source scripts/install-debian-tools.sh
 # Keycloak for the identity tests, unpacked and pre-built once into the tools cache; exports
 # ASTORE_TEST_KEYCLOAK (each test file that needs it starts its own from there).
 source scripts/install-keycloak.sh
+# The storage backends the blob drivers are tested against: MinIO and fake-gcs-server built once into
+# the tools cache, Azurite from the npm devDependencies.
+export ASTORE_TEST_MINIO="$(bash scripts/install-minio.sh)"
+export ASTORE_TEST_FAKE_GCS="$(bash scripts/install-fake-gcs.sh)"
+export ASTORE_TEST_AZURITE="$PWD/node_modules/.bin/azurite-blob"
 
 npm run typecheck
 

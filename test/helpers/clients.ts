@@ -26,7 +26,7 @@ export type TestTool =
 export function requireTool(envName: TestTool): string {
   const path = process.env[envName];
   if (!path) {
-    throw new Error(`${envName} is not set: run the tests through \`npm test\`, which installs the clients and services (scripts/setup-test-tools.sh, install-oci-tools.sh, install-debian-tools.sh, install-keycloak.sh)`);
+    throw new Error(`${envName} is not set: run the tests through \`npm test\`, which installs the clients and services (scripts/setup-test-tools.sh, install-oci-tools.sh, install-debian-tools.sh, install-keycloak.sh, install-minio.sh, install-fake-gcs.sh, install-postgres.sh)`);
   }
   return path;
 }

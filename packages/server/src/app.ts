@@ -16,7 +16,7 @@ import { ManifestService } from './core/registry/manifests.ts';
 import { ObjectService } from './core/objects.ts';
 import { FileKeyProvider } from './core/supplychain/keys.ts';
 import { SupplyChainService } from './core/supplychain/service.ts';
-import { blobStoreDrivers } from './storage/blob/index.ts';
+import { type ResilientBlobStore, blobStoreDrivers, resilient } from './storage/blob/index.ts';
 import type { BlobStore } from './storage/blob/types.ts';
 import { metaStoreDrivers } from './storage/meta/index.ts';
 import type { MetaStore } from './storage/meta/types.ts';
@@ -25,7 +25,8 @@ import type { MetaStore } from './storage/meta/types.ts';
 export interface App {
   config: Readonly<Config>;
   log: Logger;
-  blobs: BlobStore;
+  /** The configured driver behind retries and a circuit breaker (its state feeds readiness). */
+  blobs: ResilientBlobStore;
   meta: MetaStore;
   content: ContentStore;
   buckets: BucketService;
@@ -45,7 +46,7 @@ export interface App {
 
 export async function openApp(config: Readonly<Config>, log: Logger): Promise<App> {
   const dataDir = resolve(config.dataDir);
-  const blobs = await blobStoreDrivers[config.storage.blob.driver]({ path: config.storage.blob.fs.path ?? resolve(dataDir, 'blobs') });
+  const blobs = resilient(await openBlobStore(config, dataDir), config.storage.blob.resilience);
   const meta = await metaStoreDrivers[config.storage.meta.driver]({
     path: config.storage.meta.sqlite.path ?? resolve(dataDir, 'meta.db'),
     synchronous: config.storage.meta.sqlite.synchronous,
@@ -91,6 +92,10 @@ export async function openApp(config: Readonly<Config>, log: Logger): Promise<Ap
     maxBlobBytes: config.oci.maxBlobBytes,
     // Refreshed when a client checks for it with less than half the grace period left.
     linkRefreshMs: (config.gc.graceSeconds * 1000) / 2,
+    ...(config.storage.blob.s3?.presignedGetSeconds !== undefined && {
+      redirectAboveBytes: config.oci.redirectBlobsAboveBytes,
+      redirectSeconds: config.storage.blob.s3.presignedGetSeconds,
+    }),
   });
   const manifests = new ManifestService(meta, { maxManifestBytes: config.oci.maxManifestBytes });
   const supplyChain = new SupplyChainService(
@@ -151,5 +156,20 @@ async function bootstrapAdmin(meta: MetaStore, admin: { name: string; password: 
       { name: policy.name, document: JSON.stringify(policy), createdAt: now, updatedAt: now },
       { at: now, principal: 'root', action: 'admin:PutPolicy', resource: `api:policies/${policy.name}`, outcome: 'success', detail: { bootstrap: true } },
     );
+  }
+}
+
+/** The configured BlobStore driver with its section of the configuration. */
+export function openBlobStore(config: Readonly<Config>, dataDir: string): Promise<BlobStore> {
+  const blob = config.storage.blob;
+  switch (blob.driver) {
+    case 'fs':
+      return blobStoreDrivers.fs({ path: blob.fs.path ?? resolve(dataDir, 'blobs') });
+    case 's3':
+      return blobStoreDrivers.s3({ ...blob.s3! });
+    case 'azure':
+      return blobStoreDrivers.azure({ ...blob.azure! });
+    case 'gcs':
+      return blobStoreDrivers.gcs({ ...blob.gcs! });
   }
 }

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { openApp } from './app.ts';
-import { ConfigError, configJsonSchema, loadConfig } from './config/load.ts';
+import { ConfigError, configJsonSchema, loadConfig, redactSecrets } from './config/load.ts';
 import { createLogger } from './observability/logger.ts';
 import { buildServer } from './server.ts';
 
@@ -87,8 +87,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (command === 'config' && sub === 'show') {
     const config = loadConfig({ file: values.config });
-    const shown = { ...config, auth: { ...config.auth, rootSecretKey: config.auth.rootSecretKey ? '[REDACTED]' : undefined } };
-    process.stdout.write(`${JSON.stringify(shown, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify(redactSecrets(config), null, 2)}\n`);
     return 0;
   }
   process.stderr.write(`unknown command: ${positionals.join(' ')}\n\n${usage}\n`);

@@ -46,13 +46,16 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
   // Probes run every few seconds: their requests are not logged unless something goes wrong.
   server.get('/healthz', { logLevel: 'warn' }, async () => ({ status: 'ok' }));
   server.get('/readyz', { logLevel: 'warn' }, async (_req, reply) => {
+    // Ready when the metadata store answers and the blob store's circuit is not open.
+    const blobs = app.blobs.state;
     try {
       await app.meta.buckets.get('readiness-probe');
-      return { status: 'ready' };
     } catch (err) {
-      reply.log.warn({ err }, 'not ready');
-      return reply.code(503).send({ status: 'unavailable' });
+      reply.log.warn({ err }, 'not ready: metadata store');
+      return reply.code(503).send({ status: 'unavailable', meta: 'down', blobs });
     }
+    if (blobs === 'down') return reply.code(503).send({ status: 'unavailable', meta: 'up', blobs });
+    return { status: 'ready', meta: 'up', blobs };
   });
 
   // Whatever the routes do not answer is answered as S3 does, at the root path.

@@ -57,3 +57,15 @@ test('a YAML config file is read, then the environment wins', async () => {
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('config show redacts every secret, wherever it is', async () => {
+  const { redactSecrets } = await import('./load.ts');
+  const shown = redactSecrets({
+    auth: { rootAccessKey: 'AKID', rootSecretKey: 's3cr3t', serverKey: 'k', bootstrapAdmin: { name: 'admin', password: 'pw' } },
+    storage: { blob: { s3: { accessKeyId: 'AK', secretAccessKey: 'sk' }, azure: { accountName: 'acct', accountKey: 'ak', connectionString: 'cs' } }, meta: { postgres: { connectionString: 'postgres://u:p@h/db' } } },
+  });
+  assert.equal(JSON.stringify(shown).match(/s3cr3t|"pw"|"sk"|"ak"|"cs"|u:p@/), null);
+  assert.equal(shown.auth.rootAccessKey, 'AKID');
+  assert.equal(shown.storage.blob.s3.accessKeyId, 'AK');
+  assert.equal(shown.storage.blob.azure.accountName, 'acct');
+});

@@ -112,3 +112,15 @@ function deepFreeze<T>(value: T): T {
   }
   return value;
 }
+
+/** Keys whose values are secrets: never printed (`astore config show`) or logged. */
+const secretKey = /(secret|password|accountKey|connectionString|serverKey)/i;
+
+/** A copy of a configuration value with every secret replaced by `[REDACTED]`. */
+export function redactSecrets<T>(value: T): T {
+  if (Array.isArray(value)) return value.map(redactSecrets) as T;
+  if (value === null || typeof value !== 'object') return value;
+  return Object.fromEntries(
+    Object.entries(value).map(([k, v]) => [k, v !== undefined && v !== null && typeof v !== 'object' && secretKey.test(k) ? '[REDACTED]' : redactSecrets(v)]),
+  ) as T;
+}

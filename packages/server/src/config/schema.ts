@@ -27,10 +27,60 @@ export const configSchema = z.strictObject({
     .strictObject({
       blob: z
         .strictObject({
-          driver: z.enum(['fs']).default('fs'),
+          driver: z.enum(['fs', 's3', 'azure', 'gcs']).default('fs'),
           fs: z.strictObject({ path: z.string().optional().describe('Default: <dataDir>/blobs') }).prefault({}),
+          s3: z
+            .strictObject({
+              bucket: z.string().min(3).describe('The bucket that holds the blobs (it must exist unless createBucket)'),
+              region: z.string().default('us-east-1'),
+              endpoint: z.url().optional().describe('S3-compatible service URL (MinIO, Ceph...); default: AWS'),
+              prefix: z.string().optional().describe('Key prefix inside the bucket, e.g. `astore/`'),
+              accessKeyId: z.string().optional().describe('With secretAccessKey; default: the AWS SDK credential chain (env, profile, IAM role)'),
+              secretAccessKey: z.string().optional(),
+              forcePathStyle: z.boolean().default(false).describe('Path-style requests (MinIO and most S3-compatible services need it)'),
+              partSizeBytes: z.number().int().min(5 * 1024 ** 2).optional().describe('Multipart part size (default 16 MiB: blobs up to 156 GiB)'),
+              queueSize: z.number().int().min(1).max(64).optional().describe('Parts uploaded at once per blob (default 4)'),
+              presignedGetSeconds: z.number().int().min(1).max(604800).optional().describe('Enables redirects of large registry blob GETs to presigned URLs valid this long'),
+              checksums: z.enum(['when_supported', 'when_required']).optional().describe('when_required for services that refuse the SDK\'s CRC32 headers'),
+              createBucket: z.boolean().default(false),
+            })
+            .optional(),
+          azure: z
+            .strictObject({
+              container: z.string().regex(/^[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])$/),
+              connectionString: z.string().optional().describe('Shared-key connection string; or accountUrl + accountName + accountKey'),
+              accountUrl: z.url().optional(),
+              accountName: z.string().optional(),
+              accountKey: z.string().optional(),
+              prefix: z.string().optional(),
+              blockSizeBytes: z.number().int().positive().optional().describe('Block size of staged uploads (default 8 MiB)'),
+              concurrency: z.number().int().min(1).max(64).optional(),
+              createContainer: z.boolean().default(false),
+            })
+            .optional(),
+          gcs: z
+            .strictObject({
+              bucket: z.string().min(3),
+              prefix: z.string().optional(),
+              projectId: z.string().optional(),
+              apiEndpoint: z.url().optional().describe('Another endpoint than storage.googleapis.com, e.g. an emulator'),
+              keyFilename: z.string().optional().describe('Service-account key file; default: Application Default Credentials'),
+              chunkSizeBytes: z.number().int().positive().optional().describe('Resumable upload chunk, a multiple of 256 KiB (default 8 MiB)'),
+              createBucket: z.boolean().default(false),
+            })
+            .optional(),
+          resilience: z
+            .strictObject({
+              maxAttempts: z.number().int().min(1).max(10).default(3).describe('Attempts of an idempotent backend call'),
+              initialDelayMs: z.number().int().min(1).default(100),
+              maxDelayMs: z.number().int().min(1).default(2000),
+              breakAfterFailures: z.number().int().min(1).default(5).describe('Consecutive failed calls that open the circuit (503 at once)'),
+              halfOpenAfterMs: z.number().int().min(100).default(5000).describe('How long an open circuit waits before a trial call'),
+            })
+            .prefault({}),
         })
-        .prefault({}),
+        .prefault({})
+        .refine((b) => b.driver === 'fs' || b[b.driver] !== undefined, { message: 'storage.blob: the chosen driver needs its section (storage.blob.<driver>)' }),
       meta: z
         .strictObject({
           driver: z.enum(['sqlite']).default('sqlite'),
@@ -111,6 +161,12 @@ export const configSchema = z.strictObject({
       tokenRealm: z.url().optional().describe('The token endpoint URL clients are sent to; default <scheme>://<host>/v2/token of the request'),
       maxManifestBytes: z.number().int().positive().default(4 * 1024 ** 2),
       maxBlobBytes: z.number().int().positive().default(5 * 1024 ** 4),
+      redirectBlobsAboveBytes: z
+        .number()
+        .int()
+        .nonnegative()
+        .default(16 * 1024 ** 2)
+        .describe('With a presigning blob store (storage.blob.s3.presignedGetSeconds): blob GETs at least this big answer 307 to a presigned URL'),
     })
     .prefault({}),
   supplychain: z

@@ -9,6 +9,9 @@ export async function getBlob({ reply, req, options, name, ref, signal }: OciCal
   const range = req.method === 'GET' ? blobRange(req.headers.range) : undefined;
   const read = await options.blobs.readBlob(name, ref, range, signal);
   reply.header('docker-content-digest', read.layer.digest);
+  // A large blob may be fetched from the backend directly (as Distribution's storage redirects do).
+  const redirect = req.method === 'GET' && !range ? await options.blobs.redirectFor(read.layer) : undefined;
+  if (redirect !== undefined) return reply.code(307).header('location', redirect).header('content-length', 0).send();
   reply.header('etag', `"${read.layer.digest}"`);
   reply.header('accept-ranges', 'bytes');
   reply.header('cache-control', 'max-age=31536000');

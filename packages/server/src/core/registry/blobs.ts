@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { Readable, Transform, pipeline } from 'node:stream';
 import type { ByteRange } from '../../storage/blob/types.ts';
 import type { LayerRecord, MetaStore, RegistryUploadRecord } from '../../storage/meta/types.ts';
-import type { ContentStore } from '../content.ts';
+import { blobKey, type ContentStore } from '../content.ts';
 import { AstoreError } from '../errors.ts';
 import { resolveRange, type RangeSpec } from '../ranges.ts';
 import { type DigestAlgorithm, parseDigest } from './references.ts';
@@ -11,6 +11,10 @@ export interface RegistryBlobOptions {
   maxBlobBytes: number;
   /** A link older than this is refreshed when a client asks whether the blob exists (see statBlob). */
   linkRefreshMs: number;
+  /** Blob GETs of at least this many bytes redirect to a presigned backend URL, where the backend presigns. */
+  redirectAboveBytes?: number;
+  /** Lifetime of those URLs. */
+  redirectSeconds?: number;
 }
 
 export interface BlobRead {
@@ -46,6 +50,17 @@ export class RegistryBlobService {
       if (!(await this.meta.registry.touchLayer(repository, layer.digest))) throw unknown();
     }
     return layer;
+  }
+
+  /**
+   * Where a client may fetch a blob directly from the backend instead of through astore (a presigned
+   * URL), when the backend can presign and the blob is at least `redirectAboveBytes`; else undefined.
+   */
+  async redirectFor(layer: LayerRecord): Promise<string | undefined> {
+    const presign = this.content.blobs.presignGet;
+    const threshold = this.options.redirectAboveBytes;
+    if (!presign || threshold === undefined || layer.size < threshold) return undefined;
+    return presign.call(this.content.blobs, blobKey(layer.blob), this.options.redirectSeconds ?? 300);
   }
 
   async readBlob(repository: string, digest: string, range?: RangeSpec, signal?: AbortSignal): Promise<BlobRead> {

@@ -41,6 +41,15 @@ export interface BlobStore {
   /** Every key under `prefix` (a key prefix, not only a directory), in no particular order. */
   list(prefix: string, signal?: AbortSignal): AsyncIterable<BlobListing>;
 
+  /**
+   * Optional: a URL from which a plain HTTP GET, without credentials, reads the blob at `key` (Range
+   * headers honoured), valid for at most `expiresInSeconds` (a driver may cap it lower). It does not
+   * check that the blob exists: fetching the URL of an absent key fails at fetch time (404). Anyone
+   * holding the URL can read the blob until it expires. Absent on drivers that cannot hand out URLs (fs)
+   * or where the deployment did not enable them; callers then stream through `get`.
+   */
+  presignGet?(key: string, expiresInSeconds: number): Promise<string>;
+
   /** Releases resources (connections, timers). */
   close(): Promise<void>;
 }
