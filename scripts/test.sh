@@ -22,6 +22,9 @@ source scripts/install-keycloak.sh
 export ASTORE_TEST_MINIO="$(bash scripts/install-minio.sh)"
 export ASTORE_TEST_FAKE_GCS="$(bash scripts/install-fake-gcs.sh)"
 export ASTORE_TEST_AZURITE="$PWD/node_modules/.bin/azurite-blob"
+# PostgreSQL server binaries (Debian's postgresql-15 when missing); exports ASTORE_TEST_POSTGRES. Each
+# test file that needs one starts a throwaway cluster of its own.
+source scripts/install-postgres.sh
 
 npm run typecheck
 
@@ -30,4 +33,10 @@ if [ ${#files[@]} -eq 0 ]; then
   echo "no test files found" >&2
   exit 1
 fi
-exec node --import tsx --test --test-concurrency="${ASTORE_TEST_CONCURRENCY:-2}" "${files[@]}"
+node --import tsx --test --test-concurrency="${ASTORE_TEST_CONCURRENCY:-2}" "${files[@]}"
+
+# The S3, registry and supply-chain end-to-end suites once more on the S3 blob driver (MinIO) and the
+# PostgreSQL MetaStore (test/helpers/backend.ts): the same clients, the same assertions.
+mapfile -t e2e < <(find test/s3 test/oci test/supplychain -name '*.test.ts' | sort)
+echo "# again on s3-postgres: ${#e2e[@]} files"
+ASTORE_TEST_BACKEND=s3-postgres exec node --import tsx --test --test-concurrency="${ASTORE_TEST_CONCURRENCY:-2}" "${e2e[@]}"

@@ -9,6 +9,7 @@ import { parseConfig } from '../../packages/server/src/config/load.ts';
 import { createLogger } from '../../packages/server/src/observability/logger.ts';
 import { buildServer } from '../../packages/server/src/server.ts';
 import type { App } from '../../packages/server/src/app.ts';
+import { backendConfig } from './backend.ts';
 
 export const repoRoot = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 export const accessKeyId = 'AKIDASTORETEST';
@@ -52,6 +53,7 @@ export async function startServer(config: Record<string, unknown> = {}): Promise
     log: { level: process.env.ASTORE_TEST_LOG ?? 'silent' },
     auth: { rootAccessKey: accessKeyId, rootSecretKey: secretKey },
     gc: { enabled: false },
+    ...(await backendConfig()),
     ...config,
   });
   const app = await openApp(parsed, createLogger(parsed.log.level));

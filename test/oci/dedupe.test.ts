@@ -1,7 +1,5 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { bytesOf, sdkClient } from '../helpers/sdk-js.ts';
@@ -25,16 +23,14 @@ after(async () => {
   await server?.stop();
 });
 
-/** Every blob file in the store (blobs/<algorithm>/<xx>/<hex>). */
+/** Every blob the store holds (`<algorithm>:<hex>`), listed through the BlobStore: any driver. */
 async function storedBlobs(): Promise<string[]> {
-  const root = join(server.dataDir, 'blobs', 'blobs');
-  const files: string[] = [];
-  for (const algorithm of await readdir(root).catch(() => [])) {
-    for (const prefix of await readdir(join(root, algorithm))) {
-      for (const name of await readdir(join(root, algorithm, prefix))) files.push(`${algorithm}:${name}`);
-    }
+  const found: string[] = [];
+  for await (const { key } of server.app.blobs.list('blobs/')) {
+    const [, algorithm, , hex] = key.split('/');
+    found.push(`${algorithm}:${hex}`);
   }
-  return files.sort();
+  return found.sort();
 }
 
 async function references(digest: string): Promise<{ storedAs: string; references: { objects: unknown[]; layers: unknown[] } }> {

@@ -1,7 +1,5 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
 import { RegistryHttp, sha256Digest } from '../helpers/registry-http.ts';
@@ -29,15 +27,13 @@ after(async () => {
   await server?.stop();
 });
 
+/** The blobs the store holds and their total size, listed through the BlobStore: any driver. */
 async function diskUsage(): Promise<{ files: Set<string>; bytes: number }> {
-  const root = join(server.dataDir, 'blobs', 'blobs', 'sha256');
   const files = new Set<string>();
   let bytes = 0;
-  for (const prefix of await readdir(root).catch(() => [])) {
-    for (const name of await readdir(join(root, prefix))) {
-      files.add(`sha256:${name}`);
-      bytes += (await stat(join(root, prefix, name))).size;
-    }
+  for await (const { key, size } of server.app.blobs.list('blobs/sha256/')) {
+    files.add(`sha256:${key.split('/').at(-1)}`);
+    bytes += size;
   }
   return { files, bytes };
 }

@@ -47,10 +47,7 @@ export interface App {
 export async function openApp(config: Readonly<Config>, log: Logger): Promise<App> {
   const dataDir = resolve(config.dataDir);
   const blobs = resilient(await openBlobStore(config, dataDir), config.storage.blob.resilience);
-  const meta = await metaStoreDrivers[config.storage.meta.driver]({
-    path: config.storage.meta.sqlite.path ?? resolve(dataDir, 'meta.db'),
-    synchronous: config.storage.meta.sqlite.synchronous,
-  });
+  const meta = await openMetaStore(config, dataDir);
   const root = await resolveRootCredentials(dataDir, config.auth);
   const serverKey = await loadServerKey(dataDir, config.auth.serverKey);
   const secrets = new SecretBox(serverKey);
@@ -172,4 +169,11 @@ export function openBlobStore(config: Readonly<Config>, dataDir: string): Promis
     case 'gcs':
       return blobStoreDrivers.gcs({ ...blob.gcs! });
   }
+}
+
+/** The configured MetaStore dialect, migrated. */
+export function openMetaStore(config: Readonly<Config>, dataDir: string): Promise<MetaStore> {
+  const meta = config.storage.meta;
+  if (meta.driver === 'postgres') return metaStoreDrivers.postgres({ ...meta.postgres!, applicationName: 'astore' });
+  return metaStoreDrivers.sqlite({ path: meta.sqlite.path ?? resolve(dataDir, 'meta.db'), synchronous: meta.sqlite.synchronous });
 }

@@ -83,7 +83,7 @@ export const configSchema = z.strictObject({
         .refine((b) => b.driver === 'fs' || b[b.driver] !== undefined, { message: 'storage.blob: the chosen driver needs its section (storage.blob.<driver>)' }),
       meta: z
         .strictObject({
-          driver: z.enum(['sqlite']).default('sqlite'),
+          driver: z.enum(['sqlite', 'postgres']).default('sqlite'),
           sqlite: z
             .strictObject({
               path: z.string().optional().describe('Default: <dataDir>/meta.db'),
@@ -93,8 +93,17 @@ export const configSchema = z.strictObject({
                 .describe('full: every commit is on disk before it is acknowledged; normal: survives a process crash, a power loss may lose the last commits'),
             })
             .prefault({}),
+          postgres: z
+            .strictObject({
+              connectionString: z.string().regex(/^postgres(ql)?:\/\//, 'a postgresql:// URL').describe('postgresql://user:password@host:5432/astore?sslmode=require'),
+              poolSize: z.number().int().min(1).max(1000).default(10).describe('Connections per replica'),
+              statementTimeoutMs: z.number().int().nonnegative().default(30000).describe('statement_timeout of the store\'s connections; 0: the server\'s default'),
+              connectTimeoutMs: z.number().int().positive().default(30000).describe('How long a request waits for a connection'),
+            })
+            .optional(),
         })
-        .prefault({}),
+        .prefault({})
+        .refine((m) => m.driver !== 'postgres' || m.postgres !== undefined, { message: 'storage.meta: the postgres driver needs storage.meta.postgres.connectionString' }),
     })
     .prefault({}),
   auth: z

@@ -4,9 +4,9 @@ import type { AuditEntry, AuditMeta, AuditQuery } from './types.ts';
 
 /**
  * The audit log: append-only rows whose id the database assigns. On SQLite writers are serialised, so
- * ids become visible in increasing order and paging by `afterId` misses nothing. (A PostgreSQL
- * dialect commits concurrent appends out of id order; paging there must stay behind the oldest open
- * transaction, or accept that a reader can skip an entry committed late.)
+ * ids become visible in increasing order and paging by `afterId` misses nothing. (PostgreSQL takes
+ * ids from a sequence when a row is inserted, and concurrent appends commit out of id order: a reader
+ * paging by `afterId` while entries are written can skip one that commits late.)
  */
 export class KyselyAuditMeta implements AuditMeta {
   constructor(private readonly db: Kysely<Database>) {}

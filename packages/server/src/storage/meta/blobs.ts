@@ -37,8 +37,10 @@ export class KyselyBlobMeta implements BlobMeta {
    * the database (BEGIN IMMEDIATE, one connection), on PostgreSQL the DELETE row-locks the blob
    * exactly as SELECT ... FOR UPDATE would, and a writer that touched it meanwhile makes the WHERE
    * fail on re-evaluation (every put and putPart touches the blobs it references, and the foreign keys
-   * from segments and parts refuse the delete of a referenced row). The bytes go while the lock is
-   * held; if that throws, the transaction rolls back and the row stays.
+   * from segments and parts refuse the delete of a referenced row: inWriteTransaction runs it again,
+   * and the re-run sees the reference). The bytes go while the lock is held, as the last step (a
+   * READ COMMITTED commit cannot fail for a concurrent writer); if that throws, the transaction rolls
+   * back and the row stays.
    */
   deleteIfGarbage(digest: string, touchedBefore: Date, removeBytes: () => Promise<void>): Promise<boolean> {
     return inWriteTransaction(this.db, async (trx) => {
@@ -102,11 +104,15 @@ export class KyselyBlobMeta implements BlobMeta {
 /**
  * Inserts a row for every blob named, or refreshes its touched_at to `nowMs` (size is the blob's
  * and never changes). Digests are de-duplicated first: one statement may not upsert a row twice.
+ * They are upserted in digest order, so that two writers touching the same blobs lock their rows
+ * in the same order (PostgreSQL) rather than deadlock.
  */
 export async function touchBlobs(db: Kysely<Database>, blobs: ReadonlyArray<{ digest: string; size: number }>, nowMs: number): Promise<void> {
   const unique = new Map<string, number>();
   for (const blob of blobs) unique.set(blob.digest, blob.size);
-  const rows = [...unique].map(([digest, size]) => ({ digest, size, touched_at: nowMs }));
+  const rows = [...unique]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([digest, size]) => ({ digest, size, touched_at: nowMs }));
   for (const batch of batches(rows)) {
     await db
       .insertInto('blobs')

@@ -33,11 +33,12 @@ export class KyselyBucketMeta implements BucketMeta {
   /**
    * The emptiness check and the deletion share one write transaction, and ObjectMeta.put checks the
    * bucket inside its own, so an object cannot land in a bucket being deleted (the foreign key on
-   * objects.bucket would refuse it as well).
+   * objects.bucket would refuse it as well). The bucket row is locked first: a put or upload creation
+   * that holds it (key share) finishes before the emptiness check, one that comes later finds no bucket.
    */
   delete(name: string): Promise<'deleted' | 'not-empty' | 'missing'> {
     return inWriteTransaction(this.db, async (trx) => {
-      const bucket = await trx.selectFrom('buckets').select('name').where('name', '=', name).executeTakeFirst();
+      const bucket = await trx.selectFrom('buckets').select('name').where('name', '=', name).forUpdate().executeTakeFirst();
       if (!bucket) return 'missing';
       const object = await trx.selectFrom('objects').select('id').where('bucket', '=', name).limit(1).executeTakeFirst();
       if (object) return 'not-empty';

@@ -1,11 +1,12 @@
-import type { CreateTableBuilder, Generated, Kysely, Transaction } from 'kysely';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { CreateTableBuilder, Generated, IsolationLevel, Kysely, Transaction } from 'kysely';
 import type { AuditEntry, ChecksumAlgorithm, KeyRecord, SupplyChainRecord, VerificationRecord } from './types.ts';
 
 /**
  * The MetaStore schema as Kysely sees it. Portable between SQLite and PostgreSQL:
  * - timestamps are integer milliseconds since the epoch (`bigint` in PostgreSQL);
  * - sizes are 64-bit integers; the driver must hand them back as JS numbers
- *   (better-sqlite3 does; node-postgres needs `types.setTypeParser(20, Number)`);
+ *   (better-sqlite3 does; postgres.ts gives its pool an int8 parser);
  * - JSON documents are text, parsed in the store, so no dialect's JSON type is involved;
  * - keys compare as UTF-8 bytes (S3 order): SQLite's default BINARY collation does this on UTF-8
  *   text; PostgreSQL needs `COLLATE "C"` on those columns (DialectHooks.byteOrderText).
@@ -328,9 +329,10 @@ export interface UploadPartsTable {
 export type ColumnType = Parameters<CreateTableBuilder<string, string>['addColumn']>[1];
 
 /**
- * What differs between dialects, kept to the schema. Query semantics differ in two places only, and
- * those live in the dialect's Kysely driver, not here: how a transaction begins (SQLite: BEGIN
- * IMMEDIATE for writes; PostgreSQL: the isolation level asked for) and how integers come back.
+ * What differs between dialects, kept to the schema. Query semantics differ in three places only,
+ * and those live in the dialect's Kysely setup, not here: how a write transaction begins and ends
+ * (SQLite: BEGIN IMMEDIATE; PostgreSQL: READ COMMITTED under a WritePolicy, see inWriteTransaction),
+ * whether row-lock clauses are sent (SQLite drops them) and how integers come back.
  */
 export interface DialectHooks {
   /** Reported as MetaStore.dialect. */
@@ -347,16 +349,70 @@ export interface DialectHooks {
 }
 
 /**
- * Runs `work` in a transaction that changes rows. Concurrent writers are serialised by the driver:
- * SQLite takes the database write lock at BEGIN (IMMEDIATE), so a transaction never fails half-way
- * on a lock upgrade. A PostgreSQL dialect runs these at READ COMMITTED and relies on the row locks
- * the statements take (see each method's comment); where two writers may insert the same new key,
- * it must retry on unique violation (or run SERIALIZABLE and retry on 40001) — in this one place.
+ * Runs `work` in a transaction that changes rows, so that concurrent writers behave as if they ran
+ * one at a time, as the contracts in types.ts and each method's comment assume.
+ *
+ * SQLite (no write policy): one transaction, as Kysely runs it. SQLite takes the database write lock
+ * at BEGIN (IMMEDIATE), so writers are serialised and a transaction never fails half-way on a lock
+ * upgrade.
+ *
+ * PostgreSQL (postgres.ts sets a WritePolicy): READ COMMITTED, the row locks the statements take, and
+ * a bounded retry of the whole transaction, rather than SERIALIZABLE. The reasons:
+ * - the hot rows every change of a kind updates (identity_state, sc_state: one generation counter
+ *   each) and the rows many writers upsert (blobs shared by objects and layers) would make SERIALIZABLE
+ *   fail all but one of N concurrent writers per round; under READ COMMITTED the UPDATE waits for the
+ *   row lock and re-reads the row, so each writer adds one, no retry;
+ * - SERIALIZABLE may fail a transaction at COMMIT, after `work` returned; deleteIfGarbage's
+ *   removeBytes has then already run. READ COMMITTED fails only in a statement, before it.
+ * The invariants are held, per method, by: the row lock a conditional DELETE or UPDATE takes and its
+ * WHERE re-checked on the latest row version (deleteIfGarbage, touch, revokeAccessKey); `.forUpdate()`
+ * / `.forKeyShare()` on the row a later statement depends on (an object being replaced, which is
+ * updated in place so that waiters find the new version; an upload being completed; a bucket being
+ * deleted; a link a manifest names), with a garbage collector re-checking its conditions in a
+ * statement after it holds the lock (expireLinks, deleteUntaggedManifests); and the constraints. Where
+ * two writers insert the same new key (unique violation), insert a row whose parent another writer
+ * just deleted or delete a parent another writer just referenced (foreign-key violation), or deadlock,
+ * the loser fails with an error the policy calls retryable: the transaction is rolled back and run
+ * again from the start, seeing the winner's commit. SQLite drops the row-lock clauses (sqlite.ts
+ * WithoutRowLocks): it has no syntax for them and no need of them.
+ *
+ * So `work` may run more than once: it must have no effect outside the database, except as its last
+ * step (deleteIfGarbage's removeBytes, which a re-run repeats harmlessly).
  */
 export async function inWriteTransaction<T>(db: Kysely<Database>, work: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
-  const result = await db.transaction().execute(work);
+  const policy = writePolicies.get(db);
+  const result = policy ? await withRetries(db, policy, work) : await db.transaction().execute(work);
   await durabilityBarriers.get(db)?.();
   return result;
+}
+
+/** How a dialect with concurrent writers runs inWriteTransaction (see there). */
+export interface WritePolicy {
+  /** Set explicitly, so the server's default_transaction_isolation does not matter. */
+  readonly isolationLevel: IsolationLevel;
+  /** Runs of `work`, the first included, before the last error is thrown to the caller. */
+  readonly maxAttempts: number;
+  /** Whether the transaction failed because of a concurrent one, so that running it again may succeed. */
+  retryable(err: unknown): boolean;
+}
+
+const writePolicies = new WeakMap<Kysely<Database>, WritePolicy>();
+
+export function setWritePolicy(db: Kysely<Database>, policy: WritePolicy): void {
+  writePolicies.set(db, policy);
+}
+
+async function withRetries<T>(db: Kysely<Database>, policy: WritePolicy, work: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await db.transaction().setIsolationLevel(policy.isolationLevel).execute(work);
+    } catch (err) {
+      if (attempt >= policy.maxAttempts || !policy.retryable(err)) throw err;
+      // The winner has committed by the time the loser sees the error; the jitter only keeps writers
+      // that deadlocked, or lost together, from meeting again in the same order.
+      await delay(Math.random() * Math.min(2 ** attempt, 50));
+    }
+  }
 }
 
 /**

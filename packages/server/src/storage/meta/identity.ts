@@ -139,9 +139,10 @@ export class KyselyIdentityMeta implements IdentityMeta {
 
   addMember(group: string, user: string, audit?: AuditEntry): Promise<void> {
     return this.change(audit, async (trx) => {
-      const foundGroup = await trx.selectFrom('groups').select('name').where('name', '=', group).executeTakeFirst();
+      // Key-share locked, as the membership's foreign keys would: a concurrent delete waits, or wins first.
+      const foundGroup = await trx.selectFrom('groups').select('name').where('name', '=', group).forKeyShare().executeTakeFirst();
       if (!foundGroup) throw new AstoreError('NoSuchEntity', `group ${group} does not exist`, { group });
-      const foundUser = await trx.selectFrom('users').select('name').where('name', '=', user).executeTakeFirst();
+      const foundUser = await trx.selectFrom('users').select('name').where('name', '=', user).forKeyShare().executeTakeFirst();
       if (!foundUser) throw new AstoreError('NoSuchEntity', `user ${user} does not exist`, { user });
       await trx
         .insertInto('group_members')
@@ -164,7 +165,7 @@ export class KyselyIdentityMeta implements IdentityMeta {
   /** Also throws AstoreError('EntityAlreadyExists') when the access key id is taken. */
   createAccessKey(key: AccessKeyRecord, audit?: AuditEntry): Promise<void> {
     return this.change(audit, async (trx) => {
-      const user = await trx.selectFrom('users').select('name').where('name', '=', key.user).executeTakeFirst();
+      const user = await trx.selectFrom('users').select('name').where('name', '=', key.user).forKeyShare().executeTakeFirst();
       if (!user) throw new AstoreError('NoSuchEntity', `user ${key.user} does not exist`, { user: key.user });
       const result = await trx
         .insertInto('access_keys')
@@ -198,12 +199,17 @@ export class KyselyIdentityMeta implements IdentityMeta {
     return rows.map(toAccessKey);
   }
 
-  /** A key revoked before keeps its first revocation time; true all the same. */
+  /**
+   * A key revoked before keeps its first revocation time; true all the same. The UPDATE re-checks
+   * that the key is unrevoked on the row it locks, so of two concurrent revocations the first one's time stays.
+   */
   revokeAccessKey(accessKeyId: string, at: Date, audit?: AuditEntry): Promise<boolean> {
     return this.change(audit, async (trx) => {
       const key = await trx.selectFrom('access_keys').select('revoked_at').where('access_key_id', '=', accessKeyId).executeTakeFirst();
       if (!key) return changed(false);
-      if (key.revoked_at === null) await trx.updateTable('access_keys').set({ revoked_at: at.getTime() }).where('access_key_id', '=', accessKeyId).execute();
+      if (key.revoked_at === null) {
+        await trx.updateTable('access_keys').set({ revoked_at: at.getTime() }).where('access_key_id', '=', accessKeyId).where('revoked_at', 'is', null).execute();
+      }
       return changed(true);
     });
   }

@@ -113,35 +113,46 @@ export class KyselyObjectMeta implements ObjectMeta {
 
 /**
  * ObjectMeta.put inside the caller's write transaction (UploadMeta.complete shares it): checks the
- * bucket, removes the old row and its segments, touches every blob the new segments name (so the
- * garbage collector, which re-checks touched_at, leaves them alone), inserts the new row and segments.
+ * bucket, touches every blob the new segments name (so the garbage collector, which re-checks
+ * touched_at, leaves them alone), and writes the object: a replaced object's row is updated in place
+ * (its segments replaced), a new key gets a row.
+ *
+ * Concurrent puts of one key queue on that row's lock (readObject) and each finds the version the one
+ * before it wrote; updating in place, rather than deleting and inserting a new row, keeps the row they
+ * wait for. Two puts that both find no row both insert: the second fails with a unique violation, and
+ * inWriteTransaction runs it again, to find the first's row. The bucket is key-share locked:
+ * BucketMeta.delete waits for this put, or this put for it (then NoSuchBucket).
  */
 export async function putObject(trx: Kysely<Database>, object: ObjectRecord, nowMs: number): Promise<ObjectRecord | null> {
-  const bucket = await trx.selectFrom('buckets').select('name').where('name', '=', object.bucket).executeTakeFirst();
+  const bucket = await trx.selectFrom('buckets').select('name').where('name', '=', object.bucket).forKeyShare().executeTakeFirst();
   if (!bucket) throw new AstoreError('NoSuchBucket', undefined, { BucketName: object.bucket });
 
   const replaced = await readObject(trx, object.bucket, object.key);
-  if (replaced) await deleteObjectRow(trx, replaced.id);
-
   // Blob rows first: segments reference them by foreign key.
   await touchBlobs(trx, object.segments, nowMs);
-  const { id } = await trx
-    .insertInto('objects')
-    .values({
-      bucket: object.bucket,
-      key: object.key,
-      size: object.size,
-      etag: object.etag,
-      last_modified: object.lastModified.getTime(),
-      headers: JSON.stringify(object.headers),
-      user_metadata: JSON.stringify(object.userMetadata),
-      checksum_algorithm: object.checksum?.algorithm ?? null,
-      checksum_value: object.checksum?.value ?? null,
-      checksum_type: object.checksum?.type ?? null,
-      digest: object.digest ?? null,
-    })
-    .returning('id')
-    .executeTakeFirstOrThrow();
+  const columns = {
+    size: object.size,
+    etag: object.etag,
+    last_modified: object.lastModified.getTime(),
+    headers: JSON.stringify(object.headers),
+    user_metadata: JSON.stringify(object.userMetadata),
+    checksum_algorithm: object.checksum?.algorithm ?? null,
+    checksum_value: object.checksum?.value ?? null,
+    checksum_type: object.checksum?.type ?? null,
+    digest: object.digest ?? null,
+  };
+  let id: number;
+  if (replaced) {
+    id = replaced.id;
+    await trx.deleteFrom('object_segments').where('object_id', '=', id).execute();
+    await trx.updateTable('objects').set(columns).where('id', '=', id).execute();
+  } else {
+    ({ id } = await trx
+      .insertInto('objects')
+      .values({ bucket: object.bucket, key: object.key, ...columns })
+      .returning('id')
+      .executeTakeFirstOrThrow());
+  }
   const segmentRows = object.segments.map((segment, seq) => ({
     object_id: id,
     seq,
@@ -155,8 +166,13 @@ export async function putObject(trx: Kysely<Database>, object: ObjectRecord, now
   return replaced?.record ?? null;
 }
 
+/**
+ * The object a write transaction is about to replace or delete, row-locked: a concurrent put or delete
+ * of the key waits, then finds what that one left (a put's version, or no row after a delete), so two
+ * writers never both report the same record as replaced or deleted.
+ */
 async function readObject(db: Kysely<Database>, bucket: string, key: string): Promise<{ id: number; record: ObjectRecord } | null> {
-  const row = await db.selectFrom('objects').selectAll().where('bucket', '=', bucket).where('key', '=', key).executeTakeFirst();
+  const row = await db.selectFrom('objects').selectAll().where('bucket', '=', bucket).where('key', '=', key).forUpdate().executeTakeFirst();
   if (!row) return null;
   const segments = await db.selectFrom('object_segments').selectAll().where('object_id', '=', row.id).orderBy('seq').execute();
   const record: ObjectRecord = {

@@ -1,4 +1,4 @@
-import type { Kysely, Selectable, Transaction } from 'kysely';
+import type { Expression, ExpressionBuilder, Kysely, Selectable, SqlBool, Transaction } from 'kysely';
 import { AstoreError } from '../../core/errors.ts';
 import { touchBlobs } from './blobs.ts';
 import { auditChange } from './change-audit.ts';
@@ -34,9 +34,16 @@ export class KyselyRegistryMeta implements RegistryMeta {
 
   mountLayer(source: { repository: string; digest: string }, repository: string): Promise<LayerRecord | null> {
     return inWriteTransaction(this.db, async (trx) => {
-      // The source link, read in the transaction that adds the new one, keeps the blob from the
-      // garbage collector until the new link does.
-      const row = await trx.selectFrom('repository_blobs').selectAll().where('repository', '=', source.repository).where('digest', '=', source.digest).executeTakeFirst();
+      // The source link, read (and key-share locked, so expireLinks or unlinkBlob cannot delete it
+      // meanwhile) in the transaction that adds the new one, keeps the blob from the garbage collector
+      // until the new link does.
+      const row = await trx
+        .selectFrom('repository_blobs')
+        .selectAll()
+        .where('repository', '=', source.repository)
+        .where('digest', '=', source.digest)
+        .forKeyShare()
+        .executeTakeFirst();
       if (!row) return null;
       const now = Date.now();
       await upsertLink(trx, { repository, digest: row.digest, blob: row.blob, size: row.size }, now);
@@ -81,6 +88,12 @@ export class KyselyRegistryMeta implements RegistryMeta {
 
   // ------------------------------------------------------------ manifests and tags
 
+  /**
+   * The links and manifests it references are key-share locked when checked, so expireLinks and
+   * deleteUntaggedManifests (which lock before they re-check) wait for this manifest's references; an
+   * existing manifest of the same digest is locked before it is refreshed, so the collector cannot
+   * delete it under the new tags.
+   */
   putManifest(manifest: ManifestRecord, tags: readonly string[] = []): Promise<void> {
     return inWriteTransaction(this.db, async (trx) => {
       const { repository } = manifest;
@@ -88,16 +101,16 @@ export class KyselyRegistryMeta implements RegistryMeta {
       const blobs = [...new Set(manifest.blobs)];
       const manifests = [...new Set(manifest.manifests)];
       for (const batch of batches(blobs)) {
-        const found = await trx.selectFrom('repository_blobs').select('digest').where('repository', '=', repository).where('digest', 'in', batch).execute();
+        const found = await trx.selectFrom('repository_blobs').select('digest').where('repository', '=', repository).where('digest', 'in', batch).forKeyShare().execute();
         const missing = firstMissing(batch, found.map((row) => row.digest));
         if (missing) throw new AstoreError('ManifestBlobUnknown', `blob ${missing} is not in repository ${repository}`, { digest: missing });
       }
       for (const batch of batches(manifests)) {
-        const found = await trx.selectFrom('manifests').select('digest').where('repository', '=', repository).where('digest', 'in', batch).execute();
+        const found = await trx.selectFrom('manifests').select('digest').where('repository', '=', repository).where('digest', 'in', batch).forKeyShare().execute();
         const missing = firstMissing(batch, found.map((row) => row.digest));
         if (missing) throw new AstoreError('ManifestBlobUnknown', `manifest ${missing} is not in repository ${repository}`, { digest: missing });
       }
-      const existing = await trx.selectFrom('manifests').select('digest').where('repository', '=', repository).where('digest', '=', manifest.digest).executeTakeFirst();
+      const existing = await trx.selectFrom('manifests').select('digest').where('repository', '=', repository).where('digest', '=', manifest.digest).forUpdate().executeTakeFirst();
       if (!existing) {
         await trx
           .insertInto('manifests')
@@ -221,9 +234,10 @@ export class KyselyRegistryMeta implements RegistryMeta {
     return inReadTransaction(this.db, (trx) => readUpload(trx, uploadId));
   }
 
+  /** The upload row is locked while its size is checked: of two appends at one offset, the second sees the first's. */
   appendChunk(uploadId: string, offset: number, chunk: { digest: string; size: number }): Promise<RegistryUploadRecord> {
     return inWriteTransaction(this.db, async (trx) => {
-      const upload = await readUpload(trx, uploadId);
+      const upload = await readUpload(trx, uploadId, { lock: true });
       if (!upload) throw new AstoreError('BlobUploadUnknown', undefined, { uploadId });
       if (upload.size !== offset) {
         throw new AstoreError('RangeNotSatisfiable', `the upload has ${upload.size} bytes; a chunk starting at ${offset} does not follow them`, { size: upload.size });
@@ -239,7 +253,7 @@ export class KyselyRegistryMeta implements RegistryMeta {
   completeUpload(uploadId: string, link: Link, expectedSize?: number): Promise<void> {
     return inWriteTransaction(this.db, async (trx) => {
       if (expectedSize !== undefined) {
-        const row = await trx.selectFrom('registry_uploads').select('size').where('upload_id', '=', uploadId).executeTakeFirst();
+        const row = await trx.selectFrom('registry_uploads').select('size').where('upload_id', '=', uploadId).forUpdate().executeTakeFirst();
         if (row && row.size !== expectedSize) {
           throw new AstoreError('RangeNotSatisfiable', `the upload has ${row.size} bytes, not the ${expectedSize} this completion continues`, { size: row.size });
         }
@@ -267,64 +281,102 @@ export class KyselyRegistryMeta implements RegistryMeta {
 
   // ------------------------------------------------------------ garbage collection
 
+  /**
+   * Candidates are row-locked as they are selected, and each DELETE re-checks the conditions in a
+   * later statement: a putManifest that held a candidate (key share) has committed its references by
+   * then, and they keep the link; one that comes later waits for the lock, then finds the link gone
+   * (ManifestBlobUnknown). A link touched meanwhile is kept as well.
+   */
   expireLinks(before: Date, limit: number): Promise<number> {
     return inWriteTransaction(this.db, async (trx) => {
       const stale = await trx
         .selectFrom('repository_blobs')
         .select(['repository', 'digest'])
-        .where('touched_at', '<', before.getTime())
-        .where((eb) =>
-          eb.not(
-            eb.exists(
-              eb
-                .selectFrom('manifest_refs')
-                .select('manifest_refs.kind')
-                .whereRef('manifest_refs.repository', '=', 'repository_blobs.repository')
-                .whereRef('manifest_refs.ref', '=', 'repository_blobs.digest')
-                .where('manifest_refs.kind', '=', 'blob'),
-            ),
-          ),
-        )
+        .where((eb) => isExpiredLink(eb, before))
         .limit(limit)
+        .forUpdate()
         .execute();
+      let expired = 0;
       for (const link of stale) {
-        await trx.deleteFrom('repository_blobs').where('repository', '=', link.repository).where('digest', '=', link.digest).execute();
+        const result = await trx
+          .deleteFrom('repository_blobs')
+          .where('repository', '=', link.repository)
+          .where('digest', '=', link.digest)
+          .where((eb) => isExpiredLink(eb, before))
+          .executeTakeFirst();
+        expired += Number(result.numDeletedRows);
       }
-      return stale.length;
+      return expired;
     });
   }
 
+  /** Locks, then re-checks as it deletes, as expireLinks does; putManifest locks a manifest it re-pushes or references. */
   deleteUntaggedManifests(before: Date, limit: number): Promise<number> {
     return inWriteTransaction(this.db, async (trx) => {
       const victims = await trx
         .selectFrom('manifests as m')
         .select(['m.repository', 'm.digest'])
-        .where('m.created_at', '<', before.getTime())
-        .where((eb) =>
-          eb.and([
-            eb.not(eb.exists(eb.selectFrom('tags as t').select('t.name').whereRef('t.repository', '=', 'm.repository').whereRef('t.digest', '=', 'm.digest'))),
-            eb.not(
-              eb.exists(
-                eb
-                  .selectFrom('manifest_refs as r')
-                  .select('r.kind')
-                  .whereRef('r.repository', '=', 'm.repository')
-                  .whereRef('r.ref', '=', 'm.digest')
-                  .where('r.kind', '=', 'manifest'),
-              ),
-            ),
-            eb.or([
-              eb('m.subject', 'is', null),
-              eb.not(eb.exists(eb.selectFrom('manifests as s').select('s.digest').whereRef('s.repository', '=', 'm.repository').whereRef('s.digest', '=', 'm.subject'))),
-            ]),
-          ]),
-        )
+        .where((eb) => isUntaggedLeftover(eb, before))
         .limit(limit)
+        .forUpdate()
         .execute();
-      for (const m of victims) await removeManifest(trx, m.repository, m.digest);
-      return victims.length;
+      let deleted = 0;
+      for (const m of victims) {
+        const result = await trx
+          .deleteFrom('manifests as m')
+          .where('m.repository', '=', m.repository)
+          .where('m.digest', '=', m.digest)
+          .where((eb) => isUntaggedLeftover(eb, before))
+          .executeTakeFirst();
+        if (result.numDeletedRows === 0n) continue;
+        await removeManifestDependents(trx, m.repository, m.digest);
+        deleted++;
+      }
+      return deleted;
     });
   }
+}
+
+/** A link older than `before` that no manifest of its repository references. */
+function isExpiredLink(eb: ExpressionBuilder<Database, 'repository_blobs'>, before: Date): Expression<SqlBool> {
+  return eb.and([
+    eb('repository_blobs.touched_at', '<', before.getTime()),
+    eb.not(
+      eb.exists(
+        eb
+          .selectFrom('manifest_refs')
+          .select('manifest_refs.kind')
+          .whereRef('manifest_refs.repository', '=', 'repository_blobs.repository')
+          .whereRef('manifest_refs.ref', '=', 'repository_blobs.digest')
+          .where('manifest_refs.kind', '=', 'blob'),
+      ),
+    ),
+  ]);
+}
+
+/**
+ * A manifest (aliased `m`) created before `before` that no tag points at, no other manifest of the
+ * repository references, and whose subject, if any, is gone from the repository.
+ */
+function isUntaggedLeftover(eb: ExpressionBuilder<Database & { m: ManifestsTable }, 'm'>, before: Date): Expression<SqlBool> {
+  return eb.and([
+    eb('m.created_at', '<', before.getTime()),
+    eb.not(eb.exists(eb.selectFrom('tags as t').select('t.name').whereRef('t.repository', '=', 'm.repository').whereRef('t.digest', '=', 'm.digest'))),
+    eb.not(
+      eb.exists(
+        eb
+          .selectFrom('manifest_refs as r')
+          .select('r.kind')
+          .whereRef('r.repository', '=', 'm.repository')
+          .whereRef('r.ref', '=', 'm.digest')
+          .where('r.kind', '=', 'manifest'),
+      ),
+    ),
+    eb.or([
+      eb('m.subject', 'is', null),
+      eb.not(eb.exists(eb.selectFrom('manifests as s').select('s.digest').whereRef('s.repository', '=', 'm.repository').whereRef('s.digest', '=', 'm.subject'))),
+    ]),
+  ]);
 }
 
 async function ensureRepository(trx: Transaction<Database>, name: string, at: number): Promise<void> {
@@ -348,13 +400,20 @@ async function upsertLink(trx: Transaction<Database>, link: Link, now: number): 
 async function removeManifest(trx: Transaction<Database>, repository: string, digest: string): Promise<boolean> {
   const result = await trx.deleteFrom('manifests').where('repository', '=', repository).where('digest', '=', digest).executeTakeFirst();
   if (result.numDeletedRows === 0n) return false;
-  await trx.deleteFrom('tags').where('repository', '=', repository).where('digest', '=', digest).execute();
-  await trx.deleteFrom('manifest_refs').where('repository', '=', repository).where('manifest', '=', digest).execute();
+  await removeManifestDependents(trx, repository, digest);
   return true;
 }
 
-async function readUpload(trx: Transaction<Database>, uploadId: string): Promise<RegistryUploadRecord | null> {
-  const row = await trx.selectFrom('registry_uploads').selectAll().where('upload_id', '=', uploadId).executeTakeFirst();
+/** The tags pointing at a manifest just deleted, and its references. */
+async function removeManifestDependents(trx: Transaction<Database>, repository: string, digest: string): Promise<void> {
+  await trx.deleteFrom('tags').where('repository', '=', repository).where('digest', '=', digest).execute();
+  await trx.deleteFrom('manifest_refs').where('repository', '=', repository).where('manifest', '=', digest).execute();
+}
+
+/** `lock`: row-lock the upload (in a write transaction that will change it). */
+async function readUpload(trx: Transaction<Database>, uploadId: string, options: { lock?: boolean } = {}): Promise<RegistryUploadRecord | null> {
+  const select = trx.selectFrom('registry_uploads').selectAll().where('upload_id', '=', uploadId);
+  const row = await (options.lock ? select.forUpdate() : select).executeTakeFirst();
   if (!row) return null;
   const chunks = await trx.selectFrom('registry_upload_chunks').select(['digest', 'size']).where('upload_id', '=', uploadId).orderBy('seq').execute();
   return {

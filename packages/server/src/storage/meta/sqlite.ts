@@ -6,10 +6,17 @@ import {
   type DatabaseConnection,
   type Driver,
   Kysely,
+  type KyselyPlugin,
+  type PluginTransformQueryArgs,
+  type PluginTransformResultArgs,
+  type QueryResult,
+  type RootOperationNode,
+  SelectQueryNode,
   SqliteDialect,
   type SqliteDialectConfig,
   SqliteDriver,
   type TransactionSettings,
+  type UnknownRow,
 } from 'kysely';
 import { type Database, type DialectHooks, setDurabilityBarrier } from './db.ts';
 import { KyselyMetaStore } from './kysely-store.ts';
@@ -41,7 +48,10 @@ export async function openSqliteMetaStore(options: SqliteMetaStoreOptions): Prom
     database.close();
     throw err;
   }
-  const db = new Kysely<Database>({ dialect: new TransactionalSqliteDialect({ database: withStatementCache(database) }) });
+  const db = new Kysely<Database>({
+    dialect: new TransactionalSqliteDialect({ database: withStatementCache(database) }),
+    plugins: [new WithoutRowLocks()],
+  });
   const walSyncer = !inMemory && options.synchronous !== 'normal' ? new WalSyncer(`${options.path}-wal`) : undefined;
   if (walSyncer) setDurabilityBarrier(db, () => walSyncer.sync());
   const store = new KyselyMetaStore(db, sqliteHooks, async () => walSyncer?.close());
@@ -149,4 +159,29 @@ class TransactionalSqliteDialect extends SqliteDialect {
   override createDriver(): Driver {
     return new TransactionalSqliteDriver(this.#config);
   }
+}
+
+/**
+ * The shared queries take row locks (`for update`, `for key share`) where PostgreSQL needs them
+ * (db.ts inWriteTransaction). SQLite has no such clause and no need of one: a write transaction holds
+ * the whole database from BEGIN IMMEDIATE. This drops them from the top-level SELECT they are written
+ * on, so SQLite runs exactly the statements it ran before they were written.
+ */
+class WithoutRowLocks implements KyselyPlugin {
+  transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
+    const node = args.node;
+    if (!SelectQueryNode.is(node) || !node.endModifiers?.some(isRowLock)) return node;
+    const endModifiers = node.endModifiers.filter((modifier) => !isRowLock(modifier));
+    return { ...node, endModifiers: endModifiers.length > 0 ? endModifiers : undefined };
+  }
+
+  async transformResult(args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
+    return args.result;
+  }
+}
+
+const rowLockModifiers: ReadonlySet<string> = new Set(['ForUpdate', 'ForNoKeyUpdate', 'ForShare', 'ForKeyShare', 'NoWait', 'SkipLocked']);
+
+function isRowLock(modifier: { kind: string; modifier?: string }): boolean {
+  return modifier.kind === 'SelectModifierNode' && modifier.modifier !== undefined && rowLockModifiers.has(modifier.modifier);
 }

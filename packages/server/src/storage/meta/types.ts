@@ -3,7 +3,7 @@
  * they point at, multipart uploads and their parts. Each method is one transaction: readers see the
  * state before or after it, never a mix. Strings compare as UTF-8 bytes (S3 key order).
  *
- * Every dialect (SQLite now, PostgreSQL later) passes the conformance suite in ./conformance.ts.
+ * Every dialect (SQLite, PostgreSQL) passes the conformance suite in ./conformance.ts.
  */
 export interface MetaStore {
   readonly dialect: string;

@@ -17,10 +17,10 @@ import type { ObjectHeaders, ObjectRecord, PartRecord, UploadListQuery, UploadMe
 export class KyselyUploadMeta implements UploadMeta {
   constructor(private readonly db: Kysely<Database>) {}
 
-  /** Throws AstoreError('NoSuchBucket') when the bucket is absent (checked in the same transaction). */
+  /** Throws AstoreError('NoSuchBucket') when the bucket is absent (checked, key-share locked, in the same transaction). */
   create(upload: UploadRecord): Promise<void> {
     return inWriteTransaction(this.db, async (trx) => {
-      const bucket = await trx.selectFrom('buckets').select('name').where('name', '=', upload.bucket).executeTakeFirst();
+      const bucket = await trx.selectFrom('buckets').select('name').where('name', '=', upload.bucket).forKeyShare().executeTakeFirst();
       if (!bucket) throw new AstoreError('NoSuchBucket', undefined, { BucketName: upload.bucket });
       await trx
         .insertInto('multipart_uploads')
@@ -89,10 +89,13 @@ export class KyselyUploadMeta implements UploadMeta {
     });
   }
 
-  /** The upload check, the blob touch and the part upsert in one write transaction. */
+  /**
+   * The upload check, the blob touch and the part upsert in one write transaction. The upload is
+   * key-share locked: parts of one upload go in concurrently, a complete or abort waits for them.
+   */
   putPart(part: PartRecord): Promise<void> {
     return inWriteTransaction(this.db, async (trx) => {
-      await requireUpload(trx, part.uploadId);
+      await requireUpload(trx, part.uploadId, 'key share');
       await touchBlobs(trx, [part], Date.now());
       const row = {
         upload_id: part.uploadId,
@@ -134,11 +137,12 @@ export class KyselyUploadMeta implements UploadMeta {
 
   /**
    * One write transaction: the object's segments are in place (and their blobs touched) before the
-   * parts naming the same blobs go, so no blob is unreferenced at any committed instant.
+   * parts naming the same blobs go, so no blob is unreferenced at any committed instant. The upload is
+   * locked first: of two completes, the second finds it gone; a putPart in flight finishes before.
    */
   complete(uploadId: string, object: ObjectRecord): Promise<ObjectRecord | null> {
     return inWriteTransaction(this.db, async (trx) => {
-      await requireUpload(trx, uploadId);
+      await requireUpload(trx, uploadId, 'update');
       const replaced = await putObject(trx, object, Date.now());
       await deleteUpload(trx, uploadId);
       await auditChange(trx, 's3:CompleteMultipartUpload', `s3:${object.bucket}/${object.key}`, { size: object.size, etag: object.etag, uploadId });
@@ -164,8 +168,10 @@ export class KyselyUploadMeta implements UploadMeta {
   }
 }
 
-async function requireUpload(trx: Kysely<Database>, uploadId: string): Promise<void> {
-  const upload = await trx.selectFrom('multipart_uploads').select('upload_id').where('upload_id', '=', uploadId).executeTakeFirst();
+/** Locks the upload row ('key share' lets other parts in, 'update' excludes them); NoSuchUpload when absent. */
+async function requireUpload(trx: Kysely<Database>, uploadId: string, lock: 'key share' | 'update'): Promise<void> {
+  const select = trx.selectFrom('multipart_uploads').select('upload_id').where('upload_id', '=', uploadId);
+  const upload = await (lock === 'update' ? select.forUpdate() : select.forKeyShare()).executeTakeFirst();
   if (!upload) throw new AstoreError('NoSuchUpload', undefined, { UploadId: uploadId });
 }
 
