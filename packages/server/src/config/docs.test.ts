@@ -27,3 +27,19 @@ test('every configuration key is documented in docs/configuration.md', () => {
   const missing = keys.filter((k) => !doc.includes(`| \`${k}\` |`));
   assert.deepEqual(missing, [], `undocumented keys: ${missing.join(', ')}`);
 });
+
+test('every storage driver example in docs/configuration.md is a valid configuration', async () => {
+  const { parse } = await import('yaml');
+  const { parseConfig } = await import('./load.ts');
+  const doc = readFileSync(fileURLToPath(new URL('../../../../docs/configuration.md', import.meta.url)), 'utf8');
+  const section = doc.slice(doc.indexOf('## Storage drivers'));
+  const examples = [...section.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!);
+  assert.ok(examples.length >= 4, `found ${examples.length} examples`);
+  const drivers = new Set<string>();
+  for (const example of examples) {
+    const config = parseConfig(parse(example) as Record<string, unknown>);
+    drivers.add(config.storage.blob.driver);
+    drivers.add(config.storage.meta.driver);
+  }
+  for (const driver of ['s3', 'azure', 'gcs', 'postgres']) assert.ok(drivers.has(driver), `an example uses ${driver}`);
+});
