@@ -203,6 +203,27 @@ describe('AzureBlobStore on Azurite', () => {
     }
   });
 
+  test('an exclusive put (a fresh key, as ingest uses) stages its blocks on the key itself: no temp blob, no copy', async () => {
+    const { store, container, cleanup } = await openStore({ blockSizeBytes: 64 * KiB });
+    try {
+      const value = randomBytes(MiB + 123);
+      const seen: string[] = [];
+      const watcher = setInterval(() => {
+        void blobNames(container, { uncommitted: true }).then((names) => seen.push(...names));
+      }, 5);
+      const stat = await store.put('staging/fresh', Readable.from([value]), undefined, { exclusive: true });
+      clearInterval(watcher);
+      assert.equal(stat.size, value.length);
+      assert.equal(sha256(await bytesOf(store, 'staging/fresh')), sha256(value));
+      assert.deepEqual(await blobNames(container), ['staging/fresh']);
+      assert.equal(seen.filter((name) => name.includes('.tmp/')).length, 0, `no temp blob was used: ${[...new Set(seen)].join(', ')}`);
+      await store.delete('staging/fresh');
+    } finally {
+      await store.close();
+      await cleanup();
+    }
+  });
+
   test('temp blobs are hidden from list and reserved; a later open removes stale ones', async () => {
     const { store, container, cleanup } = await openStore();
     try {

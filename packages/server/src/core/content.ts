@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { Readable, pipeline } from 'node:stream';
+import { IncomingMessage } from 'node:http';
+import { Readable, finished } from 'node:stream';
 import type { BlobStore, ByteRange } from '../storage/blob/types.ts';
 import type { MetaStore, Segment } from '../storage/meta/types.ts';
 import { ContentHasher, type ChecksumAlgorithm, type ContentDigests } from './checksums.ts';
@@ -44,9 +45,16 @@ export class ContentStore {
   async ingest(body: Readable, options: IngestOptions = {}): Promise<ContentDigests> {
     const stagingKey = `${stagingPrefix}${randomUUID()}`;
     const hasher = new ContentHasher(options.algorithms, options.maxBytes, options.md5 ?? true);
-    pipeline(body, hasher, () => {});
+    // Piped rather than pipelined, so that a failure of the store (a backend that is down) need not
+    // destroy the body (see the catch below). A body that fails or ends early still fails the hasher,
+    // and so the put; the hasher's own errors reach the put, its consumer.
+    hasher.on('error', () => {});
+    finished(body, (err) => {
+      if (err) hasher.destroy(err);
+    });
+    body.pipe(hasher);
     try {
-      await this.blobs.put(stagingKey, hasher, options.signal);
+      await this.blobs.put(stagingKey, hasher, options.signal, { exclusive: true }); // a fresh key: no other writer
       const digests = hasher.digests();
       await options.verify?.(digests);
       // The row comes before the bytes move into place: every blob file has a row, so GC can always
@@ -62,7 +70,12 @@ export class ContentStore {
       }
       return digests;
     } catch (err) {
-      body.destroy();
+      body.unpipe(hasher);
+      hasher.destroy();
+      // A request's body is left unread, not destroyed: destroying it would take the connection the
+      // error (a 503 while a backend is down) is to be answered on; the protocol layer answers, then
+      // closes the connection. Any other body (a blob being copied) is released here.
+      if (!(body instanceof IncomingMessage)) body.destroy();
       await this.blobs.delete(stagingKey).catch(() => {});
       throw err;
     }

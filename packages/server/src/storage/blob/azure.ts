@@ -18,6 +18,7 @@ import {
   type BlobStat,
   type BlobStore,
   type ByteRange,
+  type PutOptions,
 } from './types.ts';
 
 const debug = debuglog('astore:blob:azure');
@@ -157,7 +158,7 @@ export class AzureBlobStore implements BlobStore {
     return signal ? addAbortSignal(signal, body) : body;
   }
 
-  async put(key: string, body: Readable, signal?: AbortSignal): Promise<BlobStat> {
+  async put(key: string, body: Readable, signal?: AbortSignal, options?: PutOptions): Promise<BlobStat> {
     const target = this.blobOf(key);
     signal?.throwIfAborted();
     // Aborted by the caller's signal, or by this put when a block fails: stops the body and every request.
@@ -165,7 +166,10 @@ export class AzureBlobStore implements BlobStore {
     const onAbort = () => work.abort(signal?.reason);
     signal?.addEventListener('abort', onAbort, { once: true });
     addAbortSignal(work.signal, body);
-    const staging = new BlockStaging(this.container.getBlockBlobClient(`${this.prefix}${TMP_DIR}/${randomUUID()}`), this.blockSize, this.concurrency, work);
+    // Blocks are staged on a temp blob and copied over the key, since committing a block list drops the
+    // blocks other writers staged on the same blob; a key nobody else writes (exclusive) takes them itself.
+    const inPlace = options?.exclusive === true;
+    const staging = new BlockStaging(inPlace ? target : this.container.getBlockBlobClient(`${this.prefix}${TMP_DIR}/${randomUUID()}`), this.blockSize, this.concurrency, work);
     let size = 0;
     try {
       const pending: Buffer[] = [];
@@ -187,10 +191,15 @@ export class AzureBlobStore implements BlobStore {
         await target.upload(rest, rest.length);
       } else {
         if (rest.length > 0) await staging.stage(rest);
-        await staging.commit();
-        work.signal.throwIfAborted();
-        await this.copy(staging.blob, target, size);
-        await staging.blob.deleteIfExists().catch((err: unknown) => debug('put %s: temp %s not deleted: %o', key, staging.blob.name, err));
+        if (inPlace) {
+          work.signal.throwIfAborted();
+          await staging.commit(); // the point of no return
+        } else {
+          await staging.commit();
+          work.signal.throwIfAborted();
+          await this.copy(staging.blob, target, size);
+          await staging.blob.deleteIfExists().catch((err: unknown) => debug('put %s: temp %s not deleted: %o', key, staging.blob.name, err));
+        }
       }
     } catch (err) {
       const cause = staging.failure ?? (signal?.aborted ? abortError(signal) : err);
@@ -201,7 +210,7 @@ export class AzureBlobStore implements BlobStore {
       work.abort();
       await staging.settle();
       // Uncommitted blocks need no cleanup (Azure garbage-collects them); a committed temp blob does.
-      if (staging.blocks > 0) await staging.blob.deleteIfExists().catch(() => {});
+      if (staging.blocks > 0 && !inPlace) await staging.blob.deleteIfExists().catch(() => {});
       throw cause;
     } finally {
       signal?.removeEventListener('abort', onAbort);

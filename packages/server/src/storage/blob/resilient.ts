@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import { CircuitState, ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, isBrokenCircuitError, retry, wrap, type IPolicy } from 'cockatiel';
 import { AstoreError } from '../../core/errors.ts';
-import { BlobNotFoundError, type BlobListing, type BlobStat, type BlobStore, type ByteRange } from './types.ts';
+import { BlobNotFoundError, type BlobListing, type BlobStat, type BlobStore, type ByteRange, type PutOptions } from './types.ts';
 
 export interface ResilienceOptions {
   /** Attempts of an idempotent call (stat, get, move, delete, a listing page) before it fails. */
@@ -27,9 +27,14 @@ export type BackendState = 'up' | 'down' | 'probing';
  *
  * - Idempotent calls (stat, get, move, delete, listing pages) are retried; `put` is not (its body is a
  *   stream, consumed once): the client's own retry repeats it.
- * - A missing blob (BlobNotFoundError) is an answer, not a failure: never retried, never counted.
+ * - A missing blob (BlobNotFoundError) is an answer, not a failure: never retried, never counted; nor
+ *   is an AstoreError (the client's body refused while a put streams it, e.g. EntityTooLarge) or an abort.
  * - While the circuit is open every call fails with AstoreError('ServiceUnavailable'), which each
  *   protocol renders as 503 with Retry-After (S3 ServiceUnavailable, OCI UNAVAILABLE).
+ * - Before it opens, a call whose retries are spent because the backend cannot be reached (connection
+ *   refused or reset, timeouts) or answers 5xx fails with ServiceUnavailable too, and one the backend
+ *   throttled (429, SlowDown) with SlowDown: the client sees the same clear, retryable error from the
+ *   first failure on, never a 500. Other errors (a bug, a refused credential) stay as they are.
  */
 export class ResilientBlobStore implements BlobStore {
   readonly name: string;
@@ -42,7 +47,7 @@ export class ResilientBlobStore implements BlobStore {
     options: ResilienceOptions = defaultResilience,
   ) {
     this.name = inner.name;
-    const failure = handleWhen((err) => !(err instanceof BlobNotFoundError) && !isAbort(err));
+    const failure = handleWhen((err) => !(err instanceof BlobNotFoundError) && !(err instanceof AstoreError) && !isAbort(err));
     this.breaker = circuitBreaker(failure, { halfOpenAfter: options.halfOpenAfterMs, breaker: new ConsecutiveBreaker(options.breakAfterFailures) });
     const retries = retry(failure, {
       maxAttempts: options.maxAttempts - 1,
@@ -67,8 +72,8 @@ export class ResilientBlobStore implements BlobStore {
     return this.run(this.idempotent, () => this.inner.get(key, range, signal), signal);
   }
 
-  put(key: string, body: Readable, signal?: AbortSignal): Promise<BlobStat> {
-    return this.run(this.once, () => this.inner.put(key, body, signal), signal);
+  put(key: string, body: Readable, signal?: AbortSignal, options?: PutOptions): Promise<BlobStat> {
+    return this.run(this.once, () => this.inner.put(key, body, signal, options), signal);
   }
 
   move(from: string, to: string, signal?: AbortSignal): Promise<void> {
@@ -102,6 +107,12 @@ export class ResilientBlobStore implements BlobStore {
       if (isBrokenCircuitError(err)) {
         throw new AstoreError('ServiceUnavailable', `the ${this.name} blob store is unavailable (${describe(this.breaker.lastFailure)}); retry shortly`);
       }
+      const code = backendFailure(err);
+      if (code) {
+        const error = new AstoreError(code, `the ${this.name} blob store failed (${(err as Error).message}); retry shortly`);
+        error.cause = err;
+        throw error;
+      }
       throw err;
     }
   }
@@ -116,6 +127,49 @@ export function resilient(inner: BlobStore, options?: ResilienceOptions): Resili
 
 function isAbort(err: unknown): boolean {
   return err instanceof Error && (err.name === 'AbortError' || (err instanceof AstoreError && err.code === 'IncompleteBody'));
+}
+
+/** Node and undici errors of a backend that cannot be reached or went away mid-request. */
+const networkErrors: ReadonlySet<string> = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'EHOSTDOWN',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ERR_STREAM_PREMATURE_CLOSE',
+  'REQUEST_SEND_ERROR', // Azure: the request could not be sent
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+]);
+
+/**
+ * Which retryable error the client should see for a backend failure, or undefined when `err` is not
+ * one (then it stays an internal error). Looks at the HTTP status the SDKs attach (S3 `$metadata`,
+ * Azure `statusCode`, GCS a numeric `code`), the network error code, and the cause chain.
+ */
+export function backendFailure(err: unknown, depth = 0): 'ServiceUnavailable' | 'SlowDown' | undefined {
+  if (!(err instanceof Error) || err instanceof AstoreError || depth > 4) return undefined;
+  const fields = err as Error & { code?: unknown; statusCode?: unknown; Code?: unknown; $metadata?: { httpStatusCode?: number } };
+  const status = fields.$metadata?.httpStatusCode ?? (typeof fields.statusCode === 'number' ? fields.statusCode : typeof fields.code === 'number' ? fields.code : undefined);
+  if (status === 429 || err.name === 'SlowDown' || fields.Code === 'SlowDown') return 'SlowDown';
+  if (status !== undefined && status >= 500) return 'ServiceUnavailable';
+  if (typeof fields.code === 'string' && networkErrors.has(fields.code)) return 'ServiceUnavailable';
+  if (err.name === 'TimeoutError') return 'ServiceUnavailable';
+  if (err instanceof AggregateError) {
+    for (const inner of err.errors) {
+      const code = backendFailure(inner, depth + 1);
+      if (code) return code;
+    }
+  }
+  return backendFailure(err.cause, depth + 1);
 }
 
 function describe(failure: unknown): string {

@@ -26,7 +26,7 @@ export interface BlobStore {
    * in place, never a partial one. Durable once resolved (fsync or the backend's equivalent).
    * If `body` errors, put rejects with that error.
    */
-  put(key: string, body: Readable, signal?: AbortSignal): Promise<BlobStat>;
+  put(key: string, body: Readable, signal?: AbortSignal, options?: PutOptions): Promise<BlobStat>;
 
   /**
    * Moves the blob at `from` to `to`, replacing any blob at `to`; atomic for readers of `to`, and
@@ -52,6 +52,15 @@ export interface BlobStore {
 
   /** Releases resources (connections, timers). */
   close(): Promise<void>;
+}
+
+export interface PutOptions {
+  /**
+   * The caller guarantees no other put or move targets this key while this put runs (a fresh staging
+   * key). A driver may then build the blob in place, e.g. stage blocks on the key itself, instead of
+   * first building it elsewhere and copying it over (what protects concurrent writers of one key).
+   */
+  exclusive?: boolean;
 }
 
 export interface BlobStat {
