@@ -20,13 +20,12 @@ let services: Promise<{ minio: MinioServer; postgres: PostgresServer }> | undefi
 let databases = 0;
 
 // Registered when the module loads (a test file's imports run at its top level), so the services
-// stop after the whole file, not after whichever suite happened to start them.
-if (testBackend === 's3-postgres') {
-  after(async () => {
-    const started = await services?.catch(() => undefined);
-    await Promise.all([started?.minio.stop(), started?.postgres.stop()]);
-  });
-}
+// stop after the whole file, not after whichever suite happened to start them. Whatever the backend:
+// sharedBackendConfig starts them too; when nothing did, the hook has nothing to stop.
+after(async () => {
+  const started = await services?.catch(() => undefined);
+  await Promise.all([started?.minio.stop(), started?.postgres.stop()]);
+});
 
 function shared(): Promise<{ minio: MinioServer; postgres: PostgresServer }> {
   services ??= Promise.all([startMinio(), startPostgres()]).then(([minio, postgres]) => ({ minio, postgres }));
@@ -36,6 +35,21 @@ function shared(): Promise<{ minio: MinioServer; postgres: PostgresServer }> {
 /** The storage part of a test server's configuration (nothing for the embedded defaults). */
 export async function backendConfig(): Promise<Record<string, unknown>> {
   if (testBackend === 'fs-sqlite') return {};
+  return s3PostgresConfig();
+}
+
+/**
+ * The storage part of the configuration of several test servers that share it, as replicas do: a new
+ * MinIO bucket and PostgreSQL database, always (whatever ASTORE_TEST_BACKEND says; the embedded
+ * defaults cannot be shared). Pass the one result to every server of the group. The rest of what
+ * replicas must share (auth.serverKey, the root credentials, supplychain.keys.path: docs/replicas.md)
+ * is the test's to configure.
+ */
+export function sharedBackendConfig(): Promise<Record<string, unknown>> {
+  return s3PostgresConfig();
+}
+
+async function s3PostgresConfig(): Promise<Record<string, unknown>> {
   const { minio, postgres } = await shared();
   const bucket = await minio.createBucket();
   const database = `astore_${process.pid}_${++databases}_${randomBytes(3).toString('hex')}`;

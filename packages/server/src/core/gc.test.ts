@@ -6,10 +6,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import pino from 'pino';
+import type { BlobStore } from '../storage/blob/types.ts';
 import { FsBlobStore } from '../storage/blob/fs.ts';
 import { openSqliteMetaStore } from '../storage/meta/sqlite.ts';
 import { blobKey, ContentStore, stagingPrefix } from './content.ts';
-import { GarbageCollector } from './gc.ts';
+import { type GcOptions, type GcReport, GarbageCollector, gcLeaseName } from './gc.ts';
 import { MultipartService } from './multipart.ts';
 import { ObjectService } from './objects.ts';
 
@@ -20,7 +21,10 @@ async function setup(graceMs: number) {
   const content = new ContentStore(blobs, meta);
   const objects = new ObjectService(meta, content, 1024 ** 3);
   const multipart = new MultipartService(meta, content, objects, { minPartBytes: 0, maxPartBytes: 1024 ** 3 });
-  const gc = new GarbageCollector(meta, blobs, { graceMs, multipartExpiryMs: 60_000, registryUploadExpiryMs: 60_000, untaggedManifestsMs: 0, intervalMs: 0 }, pino({ level: 'silent' }));
+  const options: GcOptions = { graceMs, multipartExpiryMs: 60_000, registryUploadExpiryMs: 60_000, untaggedManifestsMs: 0, intervalMs: 0 };
+  /** A collector as another replica on the same stores would run it (its own lease holder id). */
+  const collector = (over: Partial<GcOptions> = {}, store: BlobStore = blobs) => new GarbageCollector(meta, store, { ...options, ...over }, pino({ level: 'silent' }));
+  const gc = collector();
   await meta.buckets.create({ name: 'b', region: 'us-east-1', createdAt: new Date() });
   const put = (key: string, text: string) =>
     objects.put({ bucket: 'b', key, body: Readable.from([Buffer.from(text)]), headers: {}, userMetadata: {}, checksumAlgorithms: [] });
@@ -35,7 +39,7 @@ async function setup(graceMs: number) {
     await blobs.close();
     await rm(dir, { recursive: true, force: true });
   };
-  return { blobs, meta, content, objects, multipart, gc, put, read, cleanup };
+  return { blobs, meta, content, objects, multipart, gc, collector, put, read, cleanup };
 }
 
 const digestOf = (text: string) => `sha256:${createHash('sha256').update(text).digest('hex')}`;
@@ -132,6 +136,153 @@ test('GC running while the same bytes are uploaded again never loses them', asyn
   } finally {
     stop.now = true;
     await collector.catch(() => {});
+    await s.cleanup();
+  }
+});
+
+/**
+ * `blobs` whose listing of the staging prefix, the last step of a pass, waits until `open()` is
+ * called; `reached` resolves when a pass gets there. (Not a blob deletion: that runs inside a
+ * transaction, which on SQLite's one connection would hold up the other collector too.)
+ */
+function gatedStagingList(blobs: BlobStore) {
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  let arrive!: () => void;
+  const reached = new Promise<void>((resolve) => (arrive = resolve));
+  const store = new Proxy(blobs, {
+    get(target, property) {
+      if (property === 'list') {
+        return async function* (prefix: string, signal?: AbortSignal) {
+          if (prefix === stagingPrefix) {
+            arrive();
+            await gate;
+          }
+          yield* target.list(prefix, signal);
+        };
+      }
+      const value = Reflect.get(target, property) as unknown;
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  return { store, open, reached };
+}
+
+test('two collectors on one store (two replicas): while one runs, the other skips, naming the holder; then it runs', async () => {
+  const s = await setup(0);
+  const gated = gatedStagingList(s.blobs);
+  const first = s.collector({}, gated.store);
+  const second = s.collector();
+  let running: Promise<unknown> = Promise.resolve();
+  try {
+    await s.put('gone', 'garbage bytes');
+    await s.objects.delete('b', 'gone');
+    const later = new Date(Date.now() + 1000);
+    await s.blobs.put(`${stagingPrefix}leftover`, Readable.from([Buffer.from('half')]));
+    running = first.runOnce(later);
+    await gated.reached; // first is mid-pass, holding the lease
+
+    const skipped = await second.runOnce(later);
+    assert.equal(skipped.outcome, 'skipped');
+    assert.equal(skipped.heldBy?.holder, first.holder);
+    assert.ok(new Date(skipped.heldBy.expiresAt).getTime() > Date.now());
+    assert.equal(skipped.deletedStaging, 0);
+    assert.ok(await s.blobs.stat(`${stagingPrefix}leftover`), 'the skipping collector deleted nothing');
+
+    gated.open();
+    const ran = (await running) as GcReport;
+    assert.equal(ran.outcome, 'ran');
+    assert.equal(ran.deletedBlobs, 1);
+    assert.equal(ran.deletedStaging, 1);
+    assert.equal(await s.meta.leases.get(gcLeaseName), null, 'released at the end of the pass');
+    assert.equal((await second.runOnce(later)).outcome, 'ran', 'the other collector runs the next pass');
+  } finally {
+    gated.open();
+    await running.catch(() => {});
+    await s.cleanup();
+  }
+});
+
+test('two collectors passing back to back at once: never two passes at a time, and both get turns', async () => {
+  const s = await setup(0);
+  let active = 0;
+  let overlapped = false;
+  // Every pass lists the staging prefix once while it holds the lease: count who is inside.
+  const watched = (blobs: BlobStore): BlobStore =>
+    new Proxy(blobs, {
+      get(target, property) {
+        if (property === 'list') {
+          return async function* (prefix: string, signal?: AbortSignal) {
+            active++;
+            overlapped ||= active > 1;
+            try {
+              await new Promise((r) => setTimeout(r, 2));
+              yield* target.list(prefix, signal);
+            } finally {
+              active--;
+            }
+          };
+        }
+        const value = Reflect.get(target, property) as unknown;
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+  const collectors = [s.collector({}, watched(s.blobs)), s.collector({}, watched(s.blobs))];
+  try {
+    const outcomes = await Promise.all(
+      collectors.map(async (gc) => {
+        const seen: string[] = [];
+        for (let i = 0; i < 30; i++) seen.push((await gc.runOnce()).outcome);
+        return seen;
+      }),
+    );
+    assert.equal(overlapped, false, 'two passes ran at once');
+    const all = outcomes.flat();
+    assert.ok(all.every((outcome) => outcome === 'ran' || outcome === 'skipped'), all.join());
+    assert.ok(all.includes('skipped'), 'the collectors met at least once');
+    assert.ok(outcomes.every((seen) => seen.includes('ran')), 'each collector ran at least once');
+  } finally {
+    await s.cleanup();
+  }
+});
+
+test('a lease left by a replica that died is taken over once it expires', async () => {
+  const s = await setup(0);
+  try {
+    assert.equal(await s.meta.leases.acquire(gcLeaseName, 'crashed-replica', 500), true);
+    const skipped = await s.gc.runOnce();
+    assert.equal(skipped.outcome, 'skipped');
+    assert.equal(skipped.heldBy?.holder, 'crashed-replica');
+    while (await s.meta.leases.get(gcLeaseName)) await new Promise((r) => setTimeout(r, 20));
+    assert.equal((await s.gc.runOnce()).outcome, 'ran');
+  } finally {
+    await s.cleanup();
+  }
+});
+
+test('a pass that outlasts its lease and finds it taken stops at its next step', async () => {
+  const s = await setup(0);
+  const gated = gatedStagingList(s.blobs);
+  const slow = s.collector({ leaseTtlMs: 100 }, gated.store);
+  let running: Promise<unknown> = Promise.resolve();
+  try {
+    await s.put('gone', 'garbage bytes');
+    await s.objects.delete('b', 'gone');
+    await s.blobs.put(`${stagingPrefix}leftover`, Readable.from([Buffer.from('half')]));
+    running = slow.runOnce(new Date(Date.now() + 1000));
+    await gated.reached;
+    await new Promise((r) => setTimeout(r, 150)); // the lease expires while the listing hangs
+    assert.equal(await s.meta.leases.acquire(gcLeaseName, 'other-replica', 60_000), true);
+    gated.open();
+    const report = (await running) as GcReport;
+    assert.equal(report.outcome, 'interrupted');
+    assert.equal(report.deletedBlobs, 1, 'what came before counts');
+    assert.equal(report.deletedStaging, 0, 'nothing after the lease was lost');
+    assert.ok(await s.blobs.stat(`${stagingPrefix}leftover`));
+    assert.equal((await s.meta.leases.get(gcLeaseName))?.holder, 'other-replica', 'the other replica keeps its lease');
+  } finally {
+    gated.open();
+    await running.catch(() => {});
     await s.cleanup();
   }
 });

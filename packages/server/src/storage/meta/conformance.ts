@@ -4,6 +4,7 @@ import { auditTests } from './conformance/audit.ts';
 import { blobTests } from './conformance/blobs.ts';
 import { bucketTests } from './conformance/buckets.ts';
 import { identityTests } from './conformance/identity.ts';
+import { leaseTests } from './conformance/leases.ts';
 import { objectTests } from './conformance/objects.ts';
 import { registryTests } from './conformance/registry.ts';
 import { registryGcTests } from './conformance/registry-gc.ts';
@@ -44,5 +45,6 @@ export function runMetaStoreConformance(name: string, open: () => Promise<{ stor
     describe('audit', () => auditTests(store));
     describe('supply chain', () => supplyChainTests(store));
     describe('supply-chain queries', () => supplyChainQueryTests(store));
+    describe('leases', () => leaseTests(store));
   });
 }

@@ -39,6 +39,14 @@ export interface Database {
   sc_trust_policies: ScTrustPoliciesTable;
   sc_verifications: ScVerificationsTable;
   sc_state: ScStateTable;
+  leases: LeasesTable;
+}
+
+/** A named lease (LeaseMeta): who holds it and until when (ms since the epoch). */
+export interface LeasesTable {
+  name: string;
+  holder: string;
+  expires_at: number;
 }
 
 export interface UsersTable {

@@ -4,12 +4,13 @@ import { KyselyBucketMeta } from './buckets.ts';
 import { KyselyAuditMeta } from './audit.ts';
 import type { Database, DialectHooks } from './db.ts';
 import { KyselyIdentityMeta } from './identity.ts';
+import { KyselyLeaseMeta } from './leases.ts';
 import { migrate } from './migrations.ts';
 import { KyselyObjectMeta } from './objects.ts';
 import { KyselyRegistryMeta } from './registry.ts';
 import { KyselySupplyChainMeta } from './supplychain.ts';
 import { KyselyUploadMeta } from './uploads.ts';
-import type { AuditMeta, BlobMeta, BucketMeta, IdentityMeta, MetaStore, ObjectMeta, RegistryMeta, SupplyChainMeta, UploadMeta } from './types.ts';
+import type { AuditMeta, BlobMeta, BucketMeta, IdentityMeta, LeaseMeta, MetaStore, ObjectMeta, RegistryMeta, SupplyChainMeta, UploadMeta } from './types.ts';
 
 /**
  * The MetaStore over any Kysely dialect. A dialect brings its Kysely instance (driver, pool,
@@ -26,6 +27,7 @@ export class KyselyMetaStore implements MetaStore {
   readonly identity: IdentityMeta;
   readonly audit: AuditMeta;
   readonly supplychain: SupplyChainMeta;
+  readonly leases: LeaseMeta;
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -42,6 +44,7 @@ export class KyselyMetaStore implements MetaStore {
     this.identity = new KyselyIdentityMeta(db);
     this.audit = new KyselyAuditMeta(db);
     this.supplychain = new KyselySupplyChainMeta(db);
+    this.leases = new KyselyLeaseMeta(db);
   }
 
   migrate(): Promise<void> {

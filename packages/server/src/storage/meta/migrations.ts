@@ -376,6 +376,18 @@ export function migrations(hooks: DialectHooks): Record<string, Migration> {
         await sql`insert into sc_state (id, generation) values (1, 0)`.execute(db);
       },
     },
+
+    '0005_leases': {
+      async up(db: Kysely<unknown>): Promise<void> {
+        // Named leases (LeaseMeta): one row per lease ever taken, freed by deleting it or by expiry.
+        await db.schema
+          .createTable('leases')
+          .addColumn('name', 'text', (col) => col.primaryKey())
+          .addColumn('holder', 'text', (col) => col.notNull())
+          .addColumn('expires_at', 'bigint', (col) => col.notNull())
+          .execute();
+      },
+    },
   };
 }
 

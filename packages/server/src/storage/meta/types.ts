@@ -15,6 +15,7 @@ export interface MetaStore {
   readonly identity: IdentityMeta;
   readonly audit: AuditMeta;
   readonly supplychain: SupplyChainMeta;
+  readonly leases: LeaseMeta;
   /** Applies pending migrations; idempotent. */
   migrate(): Promise<void>;
   close(): Promise<void>;
@@ -675,4 +676,34 @@ export interface SupplyChainMeta {
   listVerifications(subject: string): Promise<VerificationRecord[]>;
 
   generation(): Promise<number>;
+}
+
+// ---------------------------------------------------------------- leases
+
+/** Who holds a lease, and until when (on the clock of the replica that last took or renewed it). */
+export interface LeaseRecord {
+  name: string;
+  holder: string;
+  expiresAt: Date;
+}
+
+/**
+ * Named leases, so that among replicas sharing the store one at a time does a job (the garbage
+ * collector's `gc`). A lease is held by one holder id until it expires or is released; a holder that
+ * wants to keep it renews it (acquires it again) well before it expires. Expiry is measured on the
+ * callers' clocks, as every other timestamp in the store is: replicas' clocks must agree to well within
+ * the TTL. A lease is advisory: it saves duplicated work, and what it guards must stay correct without it.
+ */
+export interface LeaseMeta {
+  /**
+   * Takes the lease for `ttlMs` from now when it is free, expired, or already `holder`'s (then renewed:
+   * its expiry moves to now + ttlMs); false, changing nothing, while another holder's lease runs.
+   * Atomic: of concurrent callers (on any replica) for a lease that is free or expired, exactly one
+   * gets true. RangeError unless ttlMs is a positive integer.
+   */
+  acquire(name: string, holder: string, ttlMs: number): Promise<boolean>;
+  /** Frees the lease if `holder` holds it (expired or not); false, changing nothing, otherwise. */
+  release(name: string, holder: string): Promise<boolean>;
+  /** The lease while it runs; null when it is free or expired. */
+  get(name: string): Promise<LeaseRecord | null>;
 }
