@@ -20,11 +20,28 @@ export interface PostgresServer {
   query<Row extends Record<string, unknown>>(database: string, text: string, params?: unknown[]): Promise<Row[]>;
   /** The last lines of the server's log. */
   logTail(lines?: number): Promise<string>;
+  /**
+   * For fault tests: stops the server and keeps the cluster, so that up() brings the same data back on
+   * the same port. `fast` (default) rolls back open transactions and ends every session with 57P01
+   * admin_shutdown; `immediate` is a crash (recovery from the WAL at the next start). A no-op when down.
+   */
+  down(mode?: 'fast' | 'immediate'): Promise<void>;
+  /** Starts the server again after down(), on the same port and data; resolves once it accepts connections. */
+  up(): Promise<void>;
   /** `pg_ctl stop -m fast`, then removes the cluster's directory. Safe to call twice. */
   stop(): Promise<void>;
 }
 
 const databaseName = /^[a-z_][a-z0-9_]{0,62}$/;
+
+export interface StartPostgresOptions {
+  /**
+   * Every commit is handed to the OS before it is acknowledged (synchronous_commit on), so that a crash
+   * of the server (`down('immediate')`) loses no acknowledged commit; fsync stays off, since the machine
+   * itself does not crash. Without it (the default) the last ~half second of commits may be lost then.
+   */
+  crashSafe?: boolean;
+}
 
 /**
  * Starts a throwaway PostgreSQL cluster: initdb in a temp directory, the server on a free loopback port
@@ -36,7 +53,7 @@ const databaseName = /^[a-z_][a-z0-9_]{0,62}$/;
  * test file. Takes 1-10 s depending on the load; a test file starts one in `before`, stops it in
  * `after`, and gives each test a database of its own (createDatabase).
  */
-export async function startPostgres(): Promise<PostgresServer> {
+export async function startPostgres(options: StartPostgresOptions = {}): Promise<PostgresServer> {
   const bin = requireTool('ASTORE_TEST_POSTGRES');
   for (const tool of ['initdb', 'pg_ctl', 'postgres']) {
     await access(join(bin, tool), constants.X_OK).catch(() => {
@@ -59,10 +76,17 @@ export async function startPostgres(): Promise<PostgresServer> {
     const initdb = await runAsServer('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C.UTF-8', '--no-sync', '--no-instructions']);
     if (initdb.code !== 0) throw new Error(`initdb failed (${initdb.code}): ${initdb.stderr || initdb.stdout}`);
     // Loopback only, the socket beside the data (not /var/run/postgresql, which may not exist or be
-    // another cluster's); no fsync, since the cluster dies with the test file.
+    // another cluster's); no fsync, since the cluster dies with the test file (see crashSafe).
     await appendFile(
       join(data, 'postgresql.conf'),
-      [`listen_addresses = '127.0.0.1'`, `unix_socket_directories = '${dir}'`, 'fsync = off', 'synchronous_commit = off', 'full_page_writes = off', ''].join('\n'),
+      [
+        `listen_addresses = '127.0.0.1'`,
+        `unix_socket_directories = '${dir}'`,
+        'fsync = off',
+        `synchronous_commit = ${options.crashSafe ? 'on' : 'off'}`,
+        'full_page_writes = off',
+        '',
+      ].join('\n'),
     );
   } catch (err) {
     await rm(dir, { recursive: true, force: true });
@@ -82,7 +106,8 @@ export async function startPostgres(): Promise<PostgresServer> {
   }
 
   async function connected(port: number): Promise<PostgresServer> {
-    const postmaster = Number((await readFile(join(data, 'postmaster.pid'), 'utf8').catch(() => '')).split('\n')[0]);
+    const postmasterPid = async (): Promise<number> => Number((await readFile(join(data, 'postmaster.pid'), 'utf8').catch(() => '')).split('\n')[0]);
+    let postmaster = await postmasterPid();
     // If the test process exits without stop() (a failed before(), an uncaught error), the server goes
     // too: SIGQUIT is PostgreSQL's immediate shutdown, the postmaster takes its backends with it.
     const quit = (): void => {
@@ -105,8 +130,13 @@ export async function startPostgres(): Promise<PostgresServer> {
     process.once('SIGTERM', killOnSignal);
 
     const connectionString = (database: string): string => `postgresql://postgres@127.0.0.1:${port}/${database}`;
-    const admin = new pg.Client({ connectionString: connectionString('postgres') });
-    admin.on('error', () => {});
+    const newAdmin = (): pg.Client => {
+      const client = new pg.Client({ connectionString: connectionString('postgres') });
+      client.on('error', () => {});
+      return client;
+    };
+    let admin = newAdmin();
+    let isDown = false;
     let stopped: Promise<void> | undefined;
     const stop = (): Promise<void> =>
       (stopped ??= (async () => {
@@ -114,8 +144,11 @@ export async function startPostgres(): Promise<PostgresServer> {
         process.removeListener('SIGINT', killOnSignal);
         process.removeListener('SIGTERM', killOnSignal);
         await admin.end().catch(() => {});
-        const result = await runAsServer('pg_ctl', ['-D', data, '-m', 'fast', '-w', '-t', '60', 'stop']);
-        if (result.code !== 0) quit();
+        // After down() there is no server (and the old postmaster's pid may be another process's now).
+        if (!isDown) {
+          const result = await runAsServer('pg_ctl', ['-D', data, '-m', 'fast', '-w', '-t', '60', 'stop']);
+          if (result.code !== 0) quit();
+        }
         await rm(dir, { recursive: true, force: true });
       })());
     try {
@@ -151,6 +184,27 @@ export async function startPostgres(): Promise<PostgresServer> {
       async logTail(lines = 40) {
         const log = await readFile(logFile, 'utf8').catch(() => '');
         return log.split('\n').slice(-lines).join('\n');
+      },
+      async down(mode = 'fast') {
+        if (stopped) throw new Error('the cluster was stopped for good (stop())');
+        if (isDown) return;
+        isDown = true;
+        await admin.end().catch(() => {});
+        const result = await runAsServer('pg_ctl', ['-D', data, '-m', mode, '-w', '-t', '60', 'stop']);
+        if (result.code === 0) postmaster = 0;
+        if (result.code !== 0) throw new Error(`pg_ctl stop -m ${mode} failed (${result.code}): ${result.stderr || result.stdout}`);
+      },
+      async up() {
+        if (stopped) throw new Error('the cluster was stopped for good (stop()); up() cannot bring it back');
+        if (!isDown) return;
+        // The same port, so that the pools under test reconnect to it; should another process have
+        // taken it meanwhile, this fails rather than moving.
+        const start = await runAsServer('pg_ctl', ['-D', data, '-l', logFile, '-o', `-p ${port}`, '-w', '-t', '120', 'start']);
+        if (start.code !== 0) throw new Error(`pg_ctl start failed (${start.code}): ${start.stderr || start.stdout}\n${(await readFile(logFile, 'utf8').catch(() => '')).split('\n').slice(-20).join('\n')}`);
+        postmaster = await postmasterPid();
+        admin = newAdmin();
+        await admin.connect();
+        isDown = false;
       },
       stop,
     };

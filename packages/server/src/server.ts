@@ -12,6 +12,26 @@ import { RegistryTokens } from './oci/token.ts';
 import { BucketPolicyService } from './core/identity/bucket-policies.ts';
 import { AstoreError } from './core/errors.ts';
 
+/** How long a readiness probe of one backend may take before the backend counts as down. */
+const probeTimeoutMs = 2000;
+
+/** Whether `call` succeeds within probeTimeoutMs; a failure is logged as the reason for not being ready. */
+async function probe(call: () => Promise<unknown>, what: string, log: FastifyBaseLogger): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${probeTimeoutMs} ms`)), probeTimeoutMs);
+  });
+  try {
+    await Promise.race([call(), timeout]);
+    return true;
+  } catch (err) {
+    log.warn({ err }, `not ready: ${what}`);
+    return false;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** S3-style request ids: 16 upper-case hex characters. */
 const requestId = () => randomBytes(8).toString('hex').toUpperCase();
 
@@ -46,16 +66,18 @@ export async function buildServer(app: App): Promise<FastifyInstance> {
   // Probes run every few seconds: their requests are not logged unless something goes wrong.
   server.get('/healthz', { logLevel: 'warn' }, async () => ({ status: 'ok' }));
   server.get('/readyz', { logLevel: 'warn' }, async (_req, reply) => {
-    // Ready when the metadata store answers and the blob store's circuit is not open.
-    const blobs = app.blobs.state;
-    try {
-      await app.meta.buckets.get('readiness-probe');
-    } catch (err) {
-      reply.log.warn({ err }, 'not ready: metadata store');
-      return reply.code(503).send({ status: 'unavailable', meta: 'down', blobs });
-    }
-    if (blobs === 'down') return reply.code(503).send({ status: 'unavailable', meta: 'up', blobs });
-    return { status: 'ready', meta: 'up', blobs };
+    // Ready when the metadata store answers a query and the blob store's circuit is closed. Each probe
+    // is bounded, so readiness never hangs on a backend that does not answer. The metadata probe is a
+    // query (refused at once while its circuit is open, or the circuit's trial once it may close). The
+    // blob store is probed only while its circuit is not closed: that call is the trial that closes it
+    // when the backend is back, so an instance taken out of rotation (no traffic) still recovers.
+    const [metaUp, blobsUp] = await Promise.all([
+      probe(() => app.meta.buckets.get('readiness-probe'), 'metadata store', reply.log),
+      app.blobs.state === 'up' ? true : probe(() => app.blobs.stat('readiness-probe'), 'blob store', reply.log),
+    ]);
+    const state = { meta: metaUp ? 'up' : 'down', blobs: blobsUp ? app.blobs.state : 'down' };
+    if (!metaUp || state.blobs === 'down') return reply.code(503).send({ status: 'unavailable', ...state });
+    return { status: 'ready', ...state };
   });
 
   // Whatever the routes do not answer is answered as S3 does, at the root path.

@@ -2,6 +2,7 @@ import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { type Database, type DialectHooks, type WritePolicy, setWritePolicy } from './db.ts';
 import { KyselyMetaStore } from './kysely-store.ts';
+import { type AvailabilityOptions, GuardedPool, defaultAvailability } from './postgres-availability.ts';
 
 export interface PostgresMetaStoreOptions {
   /** `postgresql://user:password@host:port/database`, with `?sslmode=...` and the rest libpq-style. */
@@ -17,6 +18,8 @@ export interface PostgresMetaStoreOptions {
   connectTimeoutMs?: number;
   /** Shown in pg_stat_activity (default 'astore'). */
   applicationName?: string;
+  /** The circuit breaker over the server's availability (postgres-availability.ts); defaults: 5 failures, 2 000 ms. */
+  availability?: Partial<AvailabilityOptions>;
 }
 
 /**
@@ -24,6 +27,10 @@ export interface PostgresMetaStoreOptions {
  * Replicas may share the database and open it at once: the migrator holds an advisory lock, so each
  * migration applies once. Write transactions run at READ COMMITTED under postgresWritePolicy (see
  * db.ts inWriteTransaction); reads of several statements at REPEATABLE READ, read only.
+ *
+ * While the server is down or unreachable, every call fails with AstoreError('ServiceUnavailable'),
+ * at once while its circuit is open, and the store recovers by itself when the server is back
+ * (GuardedPool, postgres-availability.ts).
  */
 export async function openPostgresMetaStore(options: PostgresMetaStoreOptions): Promise<KyselyMetaStore> {
   const pool = new pg.Pool({
@@ -31,13 +38,20 @@ export async function openPostgresMetaStore(options: PostgresMetaStoreOptions): 
     max: options.poolSize ?? 10,
     connectionTimeoutMillis: options.connectTimeoutMs ?? 30_000,
     application_name: options.applicationName ?? 'astore',
-    ...(options.statementTimeoutMs ? { statement_timeout: options.statementTimeoutMs } : {}),
+    // The client's own bound a little above the server's: a server that vanished mid-query (no reset)
+    // cannot hold a request for the TCP timeout. The connection is then discarded (GuardedPool).
+    ...(options.statementTimeoutMs ? { statement_timeout: options.statementTimeoutMs, query_timeout: options.statementTimeoutMs + 5_000 } : {}),
     types: { getTypeParser },
+    // Notices a server that vanished without closing the connection (a host down, a network cut) on
+    // idle connections too, rather than at the next query only.
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
   });
   // An idle connection the server closed (restart, failover) is dropped by the pool, which opens a new
   // one for the next query; without a listener the error event would end the process.
   pool.on('error', () => {});
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const guarded = new GuardedPool(pool, { ...defaultAvailability, ...options.availability });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: guarded }) });
   setWritePolicy(db, postgresWritePolicy);
   const store = new KyselyMetaStore(db, postgresHooks);
   try {
