@@ -11,6 +11,7 @@ export function sendProblem(reply: FastifyReply, err: unknown): FastifyReply {
   const error = known ?? new AstoreError('InternalError');
   if (!known) reply.log.error({ err }, 'internal error');
   const status = error.spec.status;
+  if (status === 503 || status === 429) reply.header('retry-after', '1');
   return reply
     .code(status)
     .header('content-type', 'application/problem+json')
