@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { openApp } from './app.ts';
 import { ConfigError, configJsonSchema, loadConfig, redactSecrets } from './config/load.ts';
+import { migrateCommand } from './migrate/command.ts';
 import { createLogger } from './observability/logger.ts';
 import { buildServer } from './server.ts';
 
@@ -10,6 +11,7 @@ Commands:
   serve                 start the server (S3 at /, health at /healthz and /readyz)
   config schema         print the configuration JSON Schema
   config show           print the effective configuration (secrets redacted)
+  migrate               copy everything into another configuration's stores (astore migrate --help)
 
 Options:
   -c, --config <file>   configuration file (YAML or JSON); also ASTORE_CONFIG
@@ -67,6 +69,8 @@ async function serve(configFile: string | undefined): Promise<void> {
 }
 
 async function main(argv: string[]): Promise<number> {
+  // Commands with options of their own parse them themselves.
+  if (argv[0] === 'migrate') return migrateCommand(argv.slice(1));
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
