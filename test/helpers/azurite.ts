@@ -1,11 +1,11 @@
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, rmSync } from 'node:fs';
-import { mkdir, mkdtemp, open, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { requireTool } from './clients.ts';
-import { freePort } from './net.ts';
+import { PortInUse, onFreePort, tailOf } from './process.ts';
 
 /** Azurite's one built-in account; its key is published in Azurite's README, not a secret. */
 export const azuriteAccountName = 'devstoreaccount1';
@@ -44,20 +44,9 @@ export async function startAzurite(): Promise<AzuriteServer> {
     await rm(home, { recursive: true, force: true });
     throw err;
   }
-  // A port taken between freePort() and Azurite's bind fails the start; try again on another one.
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await launch(bin, home, await freePort());
-    } catch (err) {
-      if (!(err instanceof PortInUse) || attempt === 3) {
-        await rm(home, { recursive: true, force: true });
-        throw err;
-      }
-    }
-  }
+  return onFreePort(home, (port) => launch(bin, home, port));
 }
 
-class PortInUse extends Error {}
 
 async function launch(bin: string, home: string, port: number): Promise<AzuriteServer> {
   const accountUrl = `http://127.0.0.1:${port}/${azuriteAccountName}`;
@@ -154,19 +143,3 @@ async function launch(bin: string, home: string, port: number): Promise<AzuriteS
   };
 }
 
-async function tailOf(file: string, lines: number): Promise<string> {
-  try {
-    const handle = await open(file, 'r');
-    try {
-      const { size } = await handle.stat();
-      const length = Math.min(size, 64 * 1024);
-      const buffer = Buffer.alloc(length);
-      await handle.read(buffer, 0, length, size - length);
-      return buffer.toString('utf8').split('\n').slice(-lines - 1).join('\n');
-    } finally {
-      await handle.close();
-    }
-  } catch (err) {
-    return `(no log: ${(err as Error).message})`;
-  }
-}

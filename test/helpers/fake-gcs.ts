@@ -3,12 +3,12 @@ import { createServer, request as httpRequest, type IncomingHttpHeaders } from '
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { closeSync, openSync, rmSync } from 'node:fs';
-import { mkdtemp, open, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { requireTool } from './clients.ts';
-import { freePort } from './net.ts';
+import { PortInUse, onFreePort, tailOf } from './process.ts';
 
 export interface FakeGcsServer {
   /** http://127.0.0.1:<port>, no trailing slash: the `apiEndpoint` for the SDK. */
@@ -40,20 +40,9 @@ const stopTimeoutMs = 10_000;
 export async function startFakeGcs(): Promise<FakeGcsServer> {
   const bin = requireTool('ASTORE_TEST_FAKE_GCS');
   const dir = await mkdtemp(join(tmpdir(), 'astore-fake-gcs-'));
-  // A port taken between freePort() and the server's bind fails the start; try again on another one.
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await launch(bin, dir, await freePort());
-    } catch (err) {
-      if (!(err instanceof PortInUse) || attempt === 3) {
-        await rm(dir, { recursive: true, force: true });
-        throw err;
-      }
-    }
-  }
+  return onFreePort(dir, (port) => launch(bin, dir, port));
 }
 
-class PortInUse extends Error {}
 
 async function launch(bin: string, dir: string, port: number): Promise<FakeGcsServer> {
   const url = `http://127.0.0.1:${port}`;
@@ -168,22 +157,6 @@ async function launch(bin: string, dir: string, port: number): Promise<FakeGcsSe
   };
 }
 
-async function tailOf(file: string, lines: number): Promise<string> {
-  try {
-    const handle = await open(file, 'r');
-    try {
-      const { size } = await handle.stat();
-      const length = Math.min(size, 64 * 1024);
-      const buffer = Buffer.alloc(length);
-      await handle.read(buffer, 0, length, size - length);
-      return buffer.toString('utf8').split('\n').slice(-lines - 1).join('\n');
-    } finally {
-      await handle.close();
-    }
-  } catch (err) {
-    return `(no log: ${(err as Error).message})`;
-  }
-}
 
 /** One request that went through a GcsProxy. */
 export interface ProxiedRequest {

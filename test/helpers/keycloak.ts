@@ -1,12 +1,12 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, openSync, rmSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, open, rm, symlink } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { requireTool } from './clients.ts';
-import { freePort } from './net.ts';
+import { PortInUse, onFreePort, tailOf } from './process.ts';
 
 /** The realm every Keycloak started here imports: clients astore-cli and astore-ci, users alice and bob. */
 export const realmFile = fileURLToPath(new URL('../identity/keycloak/realm-astore.json', import.meta.url));
@@ -69,21 +69,10 @@ export async function startKeycloak(): Promise<KeycloakServer> {
     await rm(home, { recursive: true, force: true });
     throw err;
   }
-  // A port taken between freePort() and Keycloak's bind fails the start; try again on another one.
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await launch(dist, home, await freePort());
-    } catch (err) {
-      if (!(err instanceof PortInUse) || attempt === 3) {
-        await rm(home, { recursive: true, force: true });
-        throw err;
-      }
-      await rm(join(home, 'data', 'h2'), { recursive: true, force: true });
-    }
-  }
+  // A failed start leaves Keycloak's H2 database half-made: the next attempt starts without it.
+  return onFreePort(home, (port) => launch(dist, home, port), () => rm(join(home, 'data', 'h2'), { recursive: true, force: true }));
 }
 
-class PortInUse extends Error {}
 
 async function launch(dist: string, home: string, port: number): Promise<KeycloakServer> {
   const url = `http://127.0.0.1:${port}`;
@@ -292,19 +281,3 @@ function groupAlive(pgid: number): boolean {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function tailOf(file: string, lines: number): Promise<string> {
-  try {
-    const handle = await open(file, 'r');
-    try {
-      const { size } = await handle.stat();
-      const length = Math.min(size, 64 * 1024);
-      const buffer = Buffer.alloc(length);
-      await handle.read(buffer, 0, length, size - length);
-      return buffer.toString('utf8').split('\n').slice(-lines - 1).join('\n');
-    } finally {
-      await handle.close();
-    }
-  } catch (err) {
-    return `(no log: ${(err as Error).message})`;
-  }
-}

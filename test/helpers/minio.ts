@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, openSync, rmSync } from 'node:fs';
-import { mkdir, mkdtemp, open, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -15,6 +15,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { requireTool } from './clients.ts';
 import { freePort } from './net.ts';
+import { PortInUse, tailOf } from './process.ts';
 
 export interface MinioServer {
   /** http://127.0.0.1:<port>, no trailing slash. */
@@ -155,7 +156,6 @@ export async function startMinio(): Promise<MinioServer> {
   };
 }
 
-class PortInUse extends Error {}
 
 interface MinioProcess {
   running(): boolean;
@@ -241,19 +241,3 @@ async function launch(
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function tailOf(file: string, lines: number): Promise<string> {
-  try {
-    const handle = await open(file, 'r');
-    try {
-      const { size } = await handle.stat();
-      const length = Math.min(size, 64 * 1024);
-      const buffer = Buffer.alloc(length);
-      await handle.read(buffer, 0, length, size - length);
-      return buffer.toString('utf8').split('\n').slice(-lines - 1).join('\n');
-    } finally {
-      await handle.close();
-    }
-  } catch (err) {
-    return `(no log: ${(err as Error).message})`;
-  }
-}
