@@ -3,6 +3,7 @@
 
 import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
+import type { CpuUsage } from './cpu.ts';
 import type { WorkloadSpec } from './workloads.ts';
 
 export type Op = 'PUT' | 'GET';
@@ -31,6 +32,8 @@ export interface PhaseResult {
   /** Peak RSS of the server process during this phase, and its RSS when the phase began. */
   peakRssKiB?: number;
   startRssKiB?: number;
+  /** CPU seconds of the server (`server`, its replicas summed), its backends and the client over the phase. */
+  cpu?: CpuUsage;
 }
 
 export interface DriverResult {
@@ -40,7 +43,10 @@ export interface DriverResult {
   startedAt: string;
   phases: PhaseResult[];
   serverPid?: number;
-  /** Peak RSS over the whole run (100 ms polling) and the kernel's high-water mark at the end. */
+  /**
+   * Peak RSS over the whole run (100 ms polling) and the kernel's high-water mark at the end; both summed
+   * over the replicas when there are several.
+   */
   peakRssKiB?: number;
   hwmKiB?: number;
   /** RSS when the load generator attached, before its warm-up: the server's idle footprint. */

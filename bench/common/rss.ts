@@ -1,6 +1,7 @@
 // Peak RSS of a server process: VmRSS from /proc/<pid>/status polled every ~100 ms on a worker thread
 // (its own event loop, so a load generator busy moving bytes does not delay the samples), with a
-// per-phase peak the main thread resets and reads through shared memory. Linux only.
+// per-phase peak the main thread resets and reads through shared memory. Several processes (replicas
+// of one server) are sampled together: a sample is the sum of their VmRSS. Linux only.
 
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
@@ -14,7 +15,7 @@ const SLOTS = 3;
 const SAMPLER_SOURCE = `
 const { workerData } = require('node:worker_threads');
 const { readFileSync } = require('node:fs');
-const { pid, intervalMs, shared } = workerData;
+const { pids, intervalMs, shared } = workerData;
 const slots = new Int32Array(shared);
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 const raise = (slot, value) => {
@@ -24,12 +25,16 @@ const raise = (slot, value) => {
   }
 };
 while (Atomics.load(slots, ${STOP}) === 0) {
-  let kib = -1;
-  try {
-    const m = /^VmRSS:\\s+(\\d+) kB/m.exec(readFileSync('/proc/' + pid + '/status', 'utf8'));
-    if (m) kib = Number(m[1]);
-  } catch { break; } // the process is gone
-  if (kib >= 0) { raise(${PHASE_PEAK}, kib); raise(${RUN_PEAK}, kib); }
+  let kib = 0;
+  let gone = false;
+  for (const pid of pids) {
+    try {
+      const m = /^VmRSS:\\s+(\\d+) kB/m.exec(readFileSync('/proc/' + pid + '/status', 'utf8'));
+      if (m) kib += Number(m[1]);
+    } catch { gone = true; } // the process is gone
+  }
+  if (gone) break;
+  raise(${PHASE_PEAK}, kib); raise(${RUN_PEAK}, kib);
   Atomics.wait(sleeper, 0, 0, intervalMs);
 }
 `;
@@ -38,31 +43,42 @@ export class RssSampler {
   private readonly slots: Int32Array;
   private readonly worker: Worker;
 
-  constructor(
-    readonly pid: number,
-    intervalMs = 100,
-  ) {
+  /** The processes sampled; their VmRSS is summed. */
+  readonly pids: readonly number[];
+
+  constructor(pids: number | readonly number[], intervalMs = 100) {
+    this.pids = typeof pids === 'number' ? [pids] : [...pids];
     const shared = new SharedArrayBuffer(SLOTS * 4);
     this.slots = new Int32Array(shared);
-    this.worker = new Worker(SAMPLER_SOURCE, { eval: true, execArgv: [], workerData: { pid, intervalMs, shared } });
+    this.worker = new Worker(SAMPLER_SOURCE, { eval: true, execArgv: [], workerData: { pids: this.pids, intervalMs, shared } });
     this.worker.unref();
+  }
+
+  /** The summed VmRSS (KiB) of the processes now; 0 for one that is gone. */
+  now(): number {
+    return this.pids.reduce((sum, pid) => sum + (currentRssKiB(pid) ?? 0), 0);
+  }
+
+  /** The summed VmHWM of the processes; undefined when none can be read. */
+  hwmKiB(): number | undefined {
+    const values = this.pids.map(hwmKiB).filter((v): v is number => v !== undefined);
+    return values.length === 0 ? undefined : values.reduce((a, b) => a + b, 0);
   }
 
   /** Starts a new per-phase window (the next phasePeakKiB() covers it); returns the RSS now. */
   resetPhase(): number {
-    const now = currentRssKiB(this.pid) ?? 0;
+    const now = this.now();
     Atomics.store(this.slots, PHASE_PEAK, now);
     return now;
   }
 
   /** Peak RSS (KiB) since the last resetPhase(), including one sample taken now. */
   phasePeakKiB(): number {
-    const now = currentRssKiB(this.pid) ?? 0;
-    return Math.max(Atomics.load(this.slots, PHASE_PEAK), now);
+    return Math.max(Atomics.load(this.slots, PHASE_PEAK), this.now());
   }
 
   runPeakKiB(): number {
-    return Math.max(Atomics.load(this.slots, RUN_PEAK), currentRssKiB(this.pid) ?? 0);
+    return Math.max(Atomics.load(this.slots, RUN_PEAK), this.now());
   }
 
   async stop(): Promise<void> {

@@ -4,7 +4,12 @@
 // Usable on its own against any registry that needs no auth or takes HTTP Basic:
 //
 //   node --import tsx bench/oci/loadgen.ts --endpoint http://127.0.0.1:5000 --images images.json \
-//     [--basic-auth] [--server-pid PID] [--out result.json] [--quick] [--target NAME]
+//     [--basic-auth] [--server-pid PID] [--watch name=pid,...] [--out result.json] [--quick] [--target NAME]
+//
+// Replicas: `--endpoint http://a,http://b` (and `--server-pid A,B`) spreads the phases' operations over
+// several endpoints of one registry, round-robin (phases.ts PhaseContext.clients: a pull reads what
+// another replica pushed); RSS is then the sum over the replicas. `--watch minio=PID,postgres=PID` adds
+// processes (and their descendants) whose CPU time each phase records next to the server's and client's.
 //
 // images.json comes from layers.ts. With --basic-auth the credentials are read from BENCH_ACCESS_KEY and
 // BENCH_SECRET_KEY (the environment, not argv, so `ps` does not show them). Repositories are named
@@ -16,7 +21,17 @@
 
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { errorMessage, newDriverResult, runDriver, sampleServer, summaryTail, targetLog } from '../common/driver.ts';
+import {
+  errorMessage,
+  newDriverResult,
+  parseEndpoints,
+  runDriver,
+  sampleServer,
+  serverPids,
+  summaryTail,
+  targetLog,
+  watchOrUsage,
+} from '../common/driver.ts';
 import { keepAliveAgent } from '../common/http.ts';
 import { failedPhase, type PhaseResult } from '../common/phase.ts';
 import { OciClient } from './client.ts';
@@ -32,6 +47,7 @@ const { values: args } = parseArgs({
     images: { type: 'string' },
     'basic-auth': { type: 'boolean', default: false },
     'server-pid': { type: 'string' },
+    watch: { type: 'string' },
     out: { type: 'string' },
     quick: { type: 'boolean', default: env['BENCH_QUICK'] === '1' },
   },
@@ -45,8 +61,7 @@ function usage(message: string): never {
 
 const endpoint = args.endpoint ?? usage('--endpoint (or BENCH_ENDPOINT) is required');
 const imagesPath = args.images ?? usage('--images (written by bench/oci/layers.ts) is required');
-const base = new URL(endpoint);
-if (base.protocol !== 'http:') usage('only http:// endpoints are supported');
+const bases = parseEndpoints(endpoint, usage);
 let basicAuth: { user: string; password: string } | undefined;
 if (args['basic-auth']) {
   const user = env['BENCH_ACCESS_KEY'] ?? usage('--basic-auth needs BENCH_ACCESS_KEY');
@@ -56,16 +71,18 @@ if (args['basic-auth']) {
 
 const log = targetLog(args.target);
 const runId = `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
-const client = new OciClient({ base, ...(basicAuth ? { basicAuth } : {}) });
+const clients = bases.map((base) => new OciClient({ base, ...(basicAuth ? { basicAuth } : {}) }));
+const client = clients[0] as OciClient;
 const images = loadImages(imagesPath);
 
 const result = newDriverResult(args.target, `${endpoint}${basicAuth ? ' (HTTP Basic)' : ''}`);
+const watch = watchOrUsage(args.watch, usage);
 const sampler =
   args['server-pid'] === undefined
     ? undefined
-    : sampleServer(result, Number(args['server-pid']), Number(base.port || 80), log);
+    : sampleServer(result, serverPids(args['server-pid'], bases, usage), log, watch);
 
-const ctx: PhaseContext = { client, runId, ...(sampler ? { sampler } : {}) };
+const ctx: PhaseContext = { client, runId, ...(clients.length > 1 ? { clients } : {}), ...(sampler ? { sampler } : {}) };
 
 async function runWorkload(spec: OciWorkload): Promise<PhaseResult[]> {
   const repo = `bench/${spec.id}-${runId}`;
@@ -105,14 +122,15 @@ process.exitCode = await runDriver(result, sampler, args.out, log, async () => {
   let exitCode = 0;
   const setup = keepAliveAgent(4);
   try {
-    await client.ping(setup, AbortSignal.timeout(10_000));
+    for (const c of clients) await c.ping(setup, AbortSignal.timeout(10_000));
   } finally {
     setup.destroy();
   }
-  // Warm-up, not recorded: opens connections and lets a JIT-compiled server settle.
+  // Warm-up, not recorded: opens connections and lets a JIT-compiled server (every replica) settle.
   const warm = { kind: 'ops', id: 'warmup', size: 0, concurrency: 4, maxOps: 16, maxSeconds: 20 } as const;
-  const warmed = await pushManifests({ client, runId }, warm, `bench/warmup-${runId}`);
-  await pullManifests({ client, runId }, warm, `bench/warmup-${runId}`, warmed.pushed);
+  const warmCtx: PhaseContext = { client, runId, ...(clients.length > 1 ? { clients } : {}) };
+  const warmed = await pushManifests(warmCtx, warm, `bench/warmup-${runId}`);
+  await pullManifests(warmCtx, warm, `bench/warmup-${runId}`, warmed.pushed);
   if (warmed.phase.errors > 0) throw new Error(`warm-up push failed: ${warmed.phase.firstError}`);
 
   for (const spec of workloads(args.quick)) {

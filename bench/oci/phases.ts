@@ -7,16 +7,29 @@ import { performance } from 'node:perf_hooks';
 import { sampledPhase } from '../common/driver.ts';
 import { keepAliveAgent } from '../common/http.ts';
 import { poolOf, runPool, type PhaseResult, type PoolOptions } from '../common/phase.ts';
-import type { RssSampler } from '../common/rss.ts';
+import type { ServerMonitor } from '../common/driver.ts';
 import type { OciClient } from './client.ts';
 import { blobsOf, configBlob, imageManifest, layerBlob, tinyLayer, type ImagesFile } from './image.ts';
 import type { ImageWorkload, ManifestWorkload } from './workloads.ts';
 
 export interface PhaseContext {
+  /** The registry, or its first replica: setup requests, the image's config blob and manifest. */
   client: OciClient;
+  /**
+   * Every replica's client, when there are several: operation i of a phase (a layer, a manifest with
+   * its blobs) goes to replica i mod n on push and (i + 1) mod n on pull, so a pull reads what another
+   * replica stored.
+   */
+  clients?: readonly OciClient[];
   /** Unique per load generator run; mixed into config blobs so none is ever seen twice. */
   runId: string;
-  sampler?: RssSampler;
+  sampler?: ServerMonitor;
+}
+
+/** The client of operation `index` of a push or pull phase (see PhaseContext.clients). */
+function clientFor(ctx: PhaseContext, op: 'push' | 'pull', index: number): OciClient {
+  const all = ctx.clients ?? [ctx.client];
+  return all[(index + (op === 'pull' ? 1 : 0)) % all.length] ?? ctx.client;
 }
 
 /** What a push phase stored, for the pull phase after it: one tag for the image, `m-<i>` for manifests. */
@@ -47,7 +60,7 @@ export async function pushImage(
     const phase = await runPool(`push ${spec.id}`, 'PUT', spec, poolOf(spec), async (index, signal) => {
       const layer = layers[index];
       if (layer === undefined) throw new Error(`no layer ${index}`);
-      if (!(await ctx.client.pushBlob(agent, repo, layer, signal))) {
+      if (!(await clientFor(ctx, 'push', index).pushBlob(agent, repo, layer, signal))) {
         throw new Error(`${repo} already had ${layer.digest}: nothing was uploaded`);
       }
       return layer.size;
@@ -83,7 +96,7 @@ export async function pullImage(
     const phase = await runPool(`pull ${spec.id}`, 'GET', spec, pool, async (index, signal) => {
       const layer = layers[index];
       if (layer === undefined) throw new Error(`no layer ${index}`);
-      return ctx.client.pullBlob(agent, repo, layer, signal);
+      return clientFor(ctx, 'pull', index).pullBlob(agent, repo, layer, signal);
     });
     return { phase: overWallTime(phase, performance.now() - start) };
   });
@@ -106,12 +119,13 @@ export async function pushManifests(
     const phase = await runPool(`push ${spec.id}`, 'PUT', spec, poolOf(spec), async (index, signal) => {
       const config = configBlob(`${ctx.runId}/${spec.id}/${index}`, [layer]);
       const manifest = imageManifest(config, [layer]);
-      if (await ctx.client.pushBlob(agent, repo, layer, signal)) {
+      const client = clientFor(ctx, 'push', index);
+      if (await client.pushBlob(agent, repo, layer, signal)) {
         throw new Error(`HEAD of the shared layer ${layer.digest} answered 404 after it was pushed`);
       }
-      await ctx.client.pushBlob(agent, repo, config, signal);
+      await client.pushBlob(agent, repo, config, signal);
       const tag = `m-${index}`;
-      pushed.push({ tag, digest: await ctx.client.putManifest(agent, repo, tag, manifest, signal) });
+      pushed.push({ tag, digest: await client.putManifest(agent, repo, tag, manifest, signal) });
       return config.size + manifest.length;
     });
     return { phase, pushed };
@@ -131,9 +145,10 @@ export async function pullManifests(
     const phase = await runPool(`pull ${spec.id}`, 'GET', spec, pool, async (index, signal) => {
       const item = pushed[index];
       if (item === undefined) throw new Error(`no manifest ${index}`);
-      const manifest = await ctx.client.getManifest(agent, repo, item.tag, item.digest, signal);
+      const client = clientFor(ctx, 'pull', index);
+      const manifest = await client.getManifest(agent, repo, item.tag, item.digest, signal);
       let bytes = manifest.length;
-      for (const blob of blobsOf(manifest)) bytes += await ctx.client.pullBlob(agent, repo, blob, signal);
+      for (const blob of blobsOf(manifest)) bytes += await client.pullBlob(agent, repo, blob, signal);
       return bytes;
     });
     return { phase };

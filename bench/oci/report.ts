@@ -1,22 +1,27 @@
 // Turns the OCI load generator's JSON results into the benchmark's markdown report: one table, a row per
-// phase, astore next to the CNCF Distribution registry and the loopback limit, ratios and peak RSS.
+// phase, astore next to the CNCF Distribution registry and the loopback limit, ratios and peak RSS; then
+// both on MinIO (astore on the S3 driver + PostgreSQL, one replica and two; Distribution on its S3
+// driver), and where the CPU went in each phase.
 //
 //   node --import tsx bench/oci/report.ts --dir <run dir with astore.json, distribution.json,
-//     loopback.json, machine.md> [--out report.md]
+//     loopback.json, distribution-s3.json, astore-s3pg.json, astore-s3pg-2r.json, machine.md>
+//     [--out report.md]
 // A missing or unreadable result shows as n/a: a server that did not start still leaves the others' rows.
 
 import type { PhaseResult } from '../common/phase.ts';
-import { figure, fmtMs, mib, phaseOf, phaseRows, ratio, Report } from '../common/report.ts';
+import { cpuCell, figure, fmtMs, mib, phaseOf, phaseRows, ratio, Report } from '../common/report.ts';
 import { formatSize } from '../common/workloads.ts';
 
 const report = new Report();
 const astore = report.load('astore');
 const distribution = report.load('distribution');
 const loopback = report.load('loopback');
+const distributionS3 = report.load('distribution-s3');
+const s3pg = { one: report.load('astore-s3pg'), two: report.load('astore-s3pg-2r') };
 
 // Phase order: as the load generator ran them, from whichever target has them. The figure is MiB/s for
 // the image, manifests/s for small manifests.
-const { order, byName } = phaseRows([loopback, distribution, astore]);
+const { order, byName } = phaseRows([loopback, distribution, astore, distributionS3, s3pg.one, s3pg.two]);
 
 function label(p: PhaseResult): string {
   const [verb] = p.name.split(' ');
@@ -68,6 +73,54 @@ report.pushRunRss([
   ['astore', astore],
   ['Distribution', distribution],
 ]);
-report.pushNotes([astore, distribution, loopback]);
+// On an object store: astore on the S3 driver (its own MinIO, same disk) + PostgreSQL next to
+// Distribution on its S3 driver (its own MinIO), two astore replicas next to one, and the embedded
+// setups for reference.
+if (s3pg.one !== undefined || s3pg.two !== undefined || distributionS3 !== undefined) {
+  report.push(
+    '',
+    '| workload | Distribution on S3 (MinIO) | astore-s3pg (S3 driver on MinIO + PostgreSQL) | s3pg/Distribution-S3 | ' +
+      'astore-s3pg, 2 replicas | 2r/1r | astore fs+SQLite | s3pg/fs | s3pg RSS | 2r RSS (sum) |',
+    '|---|---|---|---|---|---|---|---|---|---|',
+  );
+  for (const name of order) {
+    const ds = phaseOf(distributionS3, name);
+    const one = phaseOf(s3pg.one, name);
+    const two = phaseOf(s3pg.two, name);
+    if (ds === undefined && one === undefined && two === undefined) continue;
+    const a = phaseOf(astore, name);
+    report.push(
+      `| ${label(byName.get(name) as PhaseResult)} | ${cell(ds)} | ${cell(one)} | ${ratio(figure(one), figure(ds), false)} | ` +
+        `${cell(two)} | ${ratio(figure(two), figure(one), false)} | ${cell(a)} | ${ratio(figure(one), figure(a), false)} | ` +
+        `${mib(one?.peakRssKiB)} | ${mib(two?.peakRssKiB)} |`,
+    );
+  }
+  report.push('');
+  const own = (server: string): readonly (readonly [string, string])[] => [
+    ['server', server],
+    ['minio', 'MinIO'],
+    ['postgres', 'PG'],
+    ['client', 'client'],
+  ];
+  report.push(
+    '| workload: CPU, % of one core over the phase | Distribution (fs) | Distribution on S3 | astore fs+SQLite | ' +
+      'astore-s3pg | astore-s3pg, 2 replicas |',
+    '|---|---|---|---|---|---|',
+  );
+  for (const name of order) {
+    report.push(
+      `| ${label(byName.get(name) as PhaseResult)} | ${cpuCell(phaseOf(distribution, name), own('Distribution'))} | ` +
+        `${cpuCell(phaseOf(distributionS3, name), own('Distribution'))} | ${cpuCell(phaseOf(astore, name), own('astore'))} | ` +
+        `${cpuCell(phaseOf(s3pg.one, name), own('astore'))} | ${cpuCell(phaseOf(s3pg.two, name), own('astore'))} |`,
+    );
+  }
+  report.push('');
+  report.pushRunRss([
+    ['Distribution on S3', distributionS3],
+    ['astore-s3pg', s3pg.one],
+    ['astore-s3pg, 2 replicas (sum)', s3pg.two],
+  ]);
+}
+report.pushNotes([astore, distribution, loopback, distributionS3, s3pg.one, s3pg.two]);
 report.push('');
 report.write();

@@ -1,12 +1,14 @@
 // Turns the drivers' JSON results into the benchmark's markdown report: one table, a row per phase,
-// astore and MinIO next to the raw limits (disk, loopback HTTP), ratios and peak RSS.
+// astore and MinIO next to the raw limits (disk, loopback HTTP), ratios and peak RSS; then astore as a
+// policy-bound user next to root; then astore on the S3 driver + PostgreSQL (one replica, two) next to
+// MinIO accessed directly, and where the CPU went in each phase.
 //
 //   node --import tsx bench/s3/report.ts --dir <run dir with disk.json, loopback.json, astore.json,
-//     minio.json, machine.md> [--out report.md]
+//     minio.json, astore-user.json, astore-s3pg.json, astore-s3pg-2r.json, machine.md> [--out report.md]
 // A missing or unreadable result shows as n/a: a server that did not start still leaves the others' rows.
 
 import type { DriverResult, PhaseResult } from '../common/phase.ts';
-import { figure, fmtMs, mib, phaseOf, phaseRows, ratio, Report } from '../common/report.ts';
+import { cpuCell, figure, fmtMs, mib, phaseOf, phaseRows, ratio, Report } from '../common/report.ts';
 import { formatSize } from '../common/workloads.ts';
 
 const report = new Report();
@@ -22,9 +24,11 @@ const drivers = {
 };
 /** Each server again, fresh, with only the 2 GiB object: the peak-RSS acceptance check. */
 const fresh2g = { astore: report.load('astore-2g'), minio: report.load('minio-2g') };
+/** astore on the S3 blob driver (its own MinIO) + PostgreSQL: one process, then two replicas. */
+const s3pg = { one: report.load('astore-s3pg'), two: report.load('astore-s3pg-2r') };
 
 // Phase order: as the load generator ran them; any driver's list will do, S3 drivers first.
-const { order, byName } = phaseRows([drivers.loopback, drivers.minio, drivers.astore, drivers.disk]);
+const { order, byName } = phaseRows([drivers.loopback, drivers.minio, drivers.astore, drivers.disk, s3pg.one, s3pg.two]);
 
 function label(p: PhaseResult): string {
   if (p.kind === 'ops') return `${p.op} ${formatSize(p.size)} c=${p.concurrency}`;
@@ -141,6 +145,72 @@ for (const names of [
       `MinIO: ${peakText(peakOver(drivers.minio, names))}.`,
   );
 }
-report.pushNotes([drivers.astore, drivers.minio, drivers.disk, drivers.loopback, fresh2g.astore, fresh2g.minio]);
+// What astore adds on top of an object store: astore on the S3 driver (a MinIO of its own, same disk)
+// + PostgreSQL, next to the `minio` target, MinIO accessed directly by the same load generator; two
+// replicas on the same backends next to one; and astore's embedded setup (fs + SQLite) for reference.
+if (s3pg.one !== undefined || s3pg.two !== undefined) {
+  report.push(
+    '',
+    '| workload | MinIO direct | astore-s3pg (S3 driver on MinIO + PostgreSQL) | s3pg/MinIO | astore-s3pg, 2 replicas | ' +
+      '2r/1r | astore fs+SQLite | s3pg/fs | s3pg RSS | 2r RSS (sum) |',
+    '|---|---|---|---|---|---|---|---|---|---|',
+  );
+  for (const name of order) {
+    const one = phaseOf(s3pg.one, name);
+    const two = phaseOf(s3pg.two, name);
+    if (one === undefined && two === undefined) continue;
+    const m = phaseOf(drivers.minio, name);
+    const a = phaseOf(drivers.astore, name);
+    report.push(
+      `| ${label(byName.get(name) as PhaseResult)} | ${cell(m)} | ${cell(one)} | ${ratio(figure(one), figure(m), false)} | ` +
+        `${cell(two)} | ${ratio(figure(two), figure(one), false)} | ${cell(a)} | ${ratio(figure(one), figure(a), false)} | ` +
+        `${mib(one?.peakRssKiB)} | ${mib(two?.peakRssKiB)} |`,
+    );
+  }
+  report.push('');
+  // Where the CPU went: on a small machine the client, MinIO, PostgreSQL and astore share the cores.
+  const own: readonly (readonly [string, string])[] = [
+    ['server', 'astore'],
+    ['client', 'client'],
+  ];
+  const backed: readonly (readonly [string, string])[] = [
+    ['server', 'astore'],
+    ['minio', 'MinIO'],
+    ['postgres', 'PG'],
+    ['client', 'client'],
+  ];
+  report.push(
+    '| workload: CPU, % of one core over the phase | MinIO direct | astore fs+SQLite | astore-s3pg | astore-s3pg, 2 replicas |',
+    '|---|---|---|---|---|',
+  );
+  for (const name of order) {
+    const one = phaseOf(s3pg.one, name);
+    const two = phaseOf(s3pg.two, name);
+    if (one === undefined && two === undefined) continue;
+    report.push(
+      `| ${label(byName.get(name) as PhaseResult)} | ${cpuCell(phaseOf(drivers.minio, name), [
+        ['server', 'MinIO'],
+        ['client', 'client'],
+      ])} | ${cpuCell(phaseOf(drivers.astore, name), own)} | ${cpuCell(one, backed)} | ${cpuCell(two, backed)} |`,
+    );
+  }
+  report.push('');
+  report.pushRunRss([
+    ['astore-s3pg', s3pg.one],
+    ['astore-s3pg, 2 replicas (sum)', s3pg.two],
+  ]);
+}
+
+report.pushNotes([
+  drivers.astore,
+  drivers.minio,
+  drivers.disk,
+  drivers.loopback,
+  fresh2g.astore,
+  fresh2g.minio,
+  report.load('astore-user'),
+  s3pg.one,
+  s3pg.two,
+]);
 report.push('');
 report.write();

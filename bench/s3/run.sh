@@ -10,44 +10,55 @@
 #      sink/source, driven by the same load generator);
 #   2. astore: built (`npm run build`), then `node packages/server/bin/astore.js serve` (the compiled
 #      server) on a fresh data dir and a free port;
-#   3. MinIO: built once by scripts/install-minio.sh, fresh data dir on the same filesystem;
-#   each server a second time, fresh, for the 2 GiB object alone (peak-RSS acceptance check);
-# then prints one markdown table and writes it to bench/s3/out/<UTC timestamp>.md (git-ignored).
+#   3. MinIO: built once by scripts/install-minio.sh, fresh data dir on the same filesystem; the load
+#      generator talks to it directly;
+#   4. astore-s3pg: astore on the S3 blob driver (a bucket of its own MinIO, started for it with its data
+#      on the same filesystem) and the PostgreSQL metadata store (a throwaway cluster, defaults: fsync
+#      on), both started for the target and removed after it;
+#   5. astore-s3pg-2r: fresh backends of the same kind, two astore processes sharing them; the load
+#      generator takes turns between the two endpoints, request by request (a GET goes to the replica
+#      that did not write the object);
+#   astore and MinIO a second time, fresh, for the 2 GiB object alone (peak-RSS acceptance check);
+# then prints the markdown tables and writes them to bench/s3/out/<UTC timestamp>.md (git-ignored).
+# Every phase also records the CPU time of the server, its backends and the load generator.
 #
 # Environment:
-#   BENCH_TARGETS   servers to measure, default `astore,astore-user,minio` (astore-user: astore signing
-#                   as a policy-bound user instead of root)
+#   BENCH_TARGETS   servers to measure, default `astore,astore-user,minio,astore-s3pg,astore-s3pg-2r`
+#                   (astore-user: astore signing as a policy-bound user instead of root)
 #   BENCH_TMPDIR    where the data dirs go (default $TMPDIR or /tmp); pick the disk you want measured
 #   BENCH_QUICK=1   small counts and short limits, to try the harness (figures are not meaningful)
 #   BENCH_2G=0      skip the single 2 GiB object phase (peak-RSS acceptance check; on by default)
+#   BENCH_S3PG_2G=1 run the 2 GiB phase for the s3pg targets too (off by default: it adds minutes,
+#                   and their RSS check is not the acceptance check)
 #   BENCH_VERIFY    GET body check: off | fast (default) | full
 #   ASTORE_TOOLS_DIR  cache of built tools (MinIO), default $HOME/.cache/astore/tools
 #   BENCH_REVISION  astore revision written in the report; default from read-only git plumbing
 #
 # Bounds: every phase stops at a count or a time limit (bench/s3/workloads.ts), every step runs under
-# `timeout`. About 5-6 minutes on a 2-core machine once MinIO is built (the first build takes 5-10
-# minutes more). Everything listens on 127.0.0.1 only. All servers and the tmp dir are removed at exit,
+# `timeout`. About 10-11 minutes on a 2-core machine once MinIO is built (the first build takes 5-10
+# minutes more); the s3pg targets need PostgreSQL's server binaries (scripts/install-postgres.sh).
+# Everything listens on 127.0.0.1 only. All servers, backends and the tmp dir are removed at exit,
 # Ctrl-C included (bench/common/lib.sh).
 set -euo pipefail
 
 # shellcheck source=bench/common/lib.sh
 source "$(dirname "$0")/../common/lib.sh"
-bench_init s3 astore,astore-user,minio astore-bench
+bench_init s3 astore,astore-user,minio,astore-s3pg,astore-s3pg-2r astore-bench
 
 loadgen_flags=("${quick_flags[@]}")
 if [ "${BENCH_2G:-1}" = 0 ]; then loadgen_flags+=(--no-2g); fi
 
 # --- MinIO binary first, so its build never overlaps a measurement. -------------------------------
 minio_bin=""
-if targeted minio; then
-  log "MinIO binary (built once, cached under \${ASTORE_TOOLS_DIR:-\$HOME/.cache/astore/tools})"
-  minio_bin="$(bash scripts/install-minio.sh)"
-fi
+if targeted minio || targeted astore-s3pg || targeted astore-s3pg-2r; then need_minio; fi
+if targeted astore-s3pg || targeted astore-s3pg-2r; then need_postgres; fi
 
 build_astore
 
-machine_description S3 "MinIO ${minio_bin:+$(basename "$(dirname "$minio_bin")")}" \
-  "; 2 GiB phase $([ "${BENCH_2G:-1}" = 0 ] && echo off || echo on); GET check ${BENCH_VERIFY:-fast}"
+s3pg_2g=off
+if [ "${BENCH_2G:-1}" != 0 ] && [ "${BENCH_S3PG_2G:-0}" = 1 ]; then s3pg_2g=on; fi
+machine_description S3 "MinIO ${minio_bin:+$(basename "$(dirname "$minio_bin")")}${pg_bin:+; PostgreSQL $("$pg_bin/postgres" --version | awk '{print $3}') (defaults: fsync on)}" \
+  "; 2 GiB phase $([ "${BENCH_2G:-1}" = 0 ] && echo off || echo on) (s3pg targets: $s3pg_2g); GET check ${BENCH_VERIFY:-fast}"
 
 # --- 1a. Raw disk ------------------------------------------------------------------------------------
 log "raw disk: dd 1 GiB with conv=fsync in $work"
@@ -88,7 +99,17 @@ prepare_astore-user() {
     "BENCH_SECRET_KEY=$(node -p 'JSON.parse(process.argv[1]).secretAccessKey' "$key")"
   )
 }
-declare -A health=([loopback]=/healthz [astore]=/healthz [astore-user]=/healthz [minio]=/minio/health/live)
+# astore-s3pg, astore-s3pg-2r: astore on the S3 driver + PostgreSQL, backends started for the target
+# (start_s3pg_backends: bench/common/lib.sh); the second runs two replicas on them.
+start_astore-s3pg() { start_astore "$@"; }
+start_astore-s3pg-2r() { start_astore "$@"; }
+setup_astore-s3pg() { start_s3pg_backends "$1"; }
+setup_astore-s3pg-2r() { start_s3pg_backends "$1"; }
+teardown_astore-s3pg() { stop_s3pg_backends "$1"; }
+teardown_astore-s3pg-2r() { stop_s3pg_backends "$1"; }
+replicas[astore-s3pg-2r]=2
+declare -A health=([loopback]=/healthz [astore]=/healthz [astore-user]=/healthz [minio]=/minio/health/live
+  [astore-s3pg]=/healthz [astore-s3pg-2r]=/healthz)
 loadgen_timeout=900
 
 # --- 1b. Loopback HTTP -------------------------------------------------------------------------------
@@ -103,6 +124,14 @@ for server in astore astore-user minio; do
   if [ "${BENCH_2G:-1}" != 0 ] && [ "$server" != astore-user ]; then
     measure "$server" "$server-2g" --only 2GiB "${loadgen_flags[@]}"
   fi
+done
+
+# --- 4, 5. astore on MinIO + PostgreSQL, one replica then two -----------------------------------------
+s3pg_flags=("${loadgen_flags[@]}")
+if [ "$s3pg_2g" = off ] && [ "${BENCH_2G:-1}" != 0 ]; then s3pg_flags+=(--no-2g); fi
+for server in astore-s3pg astore-s3pg-2r; do
+  targeted "$server" || continue
+  measure "$server" "$server" "${s3pg_flags[@]}"
 done
 
 finish

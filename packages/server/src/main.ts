@@ -1,7 +1,6 @@
 import { parseArgs } from 'node:util';
 import { openApp } from './app.ts';
 import { ConfigError, configJsonSchema, loadConfig, redactSecrets } from './config/load.ts';
-import { migrateCommand } from './migrate/command.ts';
 import { createLogger } from './observability/logger.ts';
 import { buildServer } from './server.ts';
 
@@ -70,7 +69,8 @@ async function serve(configFile: string | undefined): Promise<void> {
 
 async function main(argv: string[]): Promise<number> {
   // Commands with options of their own parse them themselves.
-  if (argv[0] === 'migrate') return migrateCommand(argv.slice(1));
+  // Loaded only for this command: it brings both dialects' drivers.
+  if (argv[0] === 'migrate') return (await import('./migrate/command.ts')).migrateCommand(argv.slice(1));
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,

@@ -1,10 +1,10 @@
-import { type PostgresMetaStoreOptions, openPostgresMetaStore } from './postgres.ts';
+import type { PostgresMetaStoreOptions } from './postgres.ts';
 import { type SqliteMetaStoreOptions, openSqliteMetaStore } from './sqlite.ts';
 import type { MetaStore } from './types.ts';
 
 export type * from './types.ts';
 export { KyselyMetaStore } from './kysely-store.ts';
-export { type PostgresMetaStoreOptions, openPostgresMetaStore } from './postgres.ts';
+export type { PostgresMetaStoreOptions } from './postgres.ts';
 export { type SqliteMetaStoreOptions, openSqliteMetaStore } from './sqlite.ts';
 
 /**
@@ -13,7 +13,8 @@ export { type SqliteMetaStoreOptions, openSqliteMetaStore } from './sqlite.ts';
  */
 export const metaStoreDrivers = {
   sqlite: (options: SqliteMetaStoreOptions): Promise<MetaStore> => openSqliteMetaStore(options),
-  postgres: (options: PostgresMetaStoreOptions): Promise<MetaStore> => openPostgresMetaStore(options),
+  // Loaded when chosen, like the cloud blob drivers.
+  postgres: async (options: PostgresMetaStoreOptions): Promise<MetaStore> => (await import('./postgres.ts')).openPostgresMetaStore(options),
 } as const;
 
 export type MetaStoreDriverName = keyof typeof metaStoreDrivers;
