@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import { CircuitState, ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, isBrokenCircuitError, retry, wrap, type IPolicy } from 'cockatiel';
 import { AstoreError } from '../../core/errors.ts';
 import { BlobNotFoundError, type BlobListing, type BlobStat, type BlobStore, type ByteRange, type PutOptions } from './types.ts';
+import { nodeNetworkErrorCodes } from '../network-errors.ts';
 
 export interface ResilienceOptions {
   /** Attempts of an idempotent call (stat, get, move, delete, a listing page) before it fails. */
@@ -131,17 +132,7 @@ function isAbort(err: unknown): boolean {
 
 /** Node and undici errors of a backend that cannot be reached or went away mid-request. */
 const networkErrors: ReadonlySet<string> = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ECONNABORTED',
-  'EPIPE',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'EHOSTDOWN',
-  'ENETUNREACH',
-  'ENETDOWN',
-  'ENOTFOUND',
-  'EAI_AGAIN',
+  ...nodeNetworkErrorCodes,
   'ERR_STREAM_PREMATURE_CLOSE',
   'REQUEST_SEND_ERROR', // Azure: the request could not be sent
   'UND_ERR_SOCKET',

@@ -2,6 +2,7 @@ import { debuglog } from 'node:util';
 import type { PostgresPool, PostgresPoolClient, PostgresQueryResult } from 'kysely';
 import pg from 'pg';
 import { AstoreError } from '../../core/errors.ts';
+import { nodeNetworkErrorCodes } from '../network-errors.ts';
 
 const debug = debuglog('astore:meta:postgres');
 
@@ -178,20 +179,7 @@ const unavailableStates: ReadonlySet<string> = new Set([
   '53300', // too_many_connections
 ]);
 
-/** Node's network errors of a server that cannot be reached or dropped the connection. */
-const networkErrors: ReadonlySet<string> = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ECONNABORTED',
-  'EPIPE',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'EHOSTDOWN',
-  'ENETUNREACH',
-  'ENETDOWN',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-]);
+const networkErrors = nodeNetworkErrorCodes;
 
 /**
  * pg's and pg-pool's own messages for a connection that broke, could not be made in time or did not
