@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { AttestationFactsRow, ComponentRow, ManifestRecord, MetaStore, ObjectRecord, SupplyChainRecord } from '../../storage/meta/types.ts';
 import type { ContentStore } from '../content.ts';
 import { AstoreError } from '../errors.ts';
+import { readSmallBody } from '../small-body.ts';
 import type { RegistryBlobService } from '../registry/blobs.ts';
 import { documentsInManifest, parseDocument, parseSbomValue, type ParsedDocument } from './formats/index.ts';
 import { verifySignedMessage } from './formats/verify.ts';
@@ -204,10 +205,14 @@ export class RecordService {
   }
 
   /** The stored bytes of a record. */
-  async readStored(digest: string, size: number): Promise<Buffer> {
-    const chunks: Buffer[] = [];
-    for await (const chunk of await this.content.read([{ digest, size }])) chunks.push(chunk as Buffer);
-    return Buffer.concat(chunks);
+  readStored(digest: string, size: number): Promise<Buffer> {
+    return this.readSegments([{ digest, size }], size);
+  }
+
+  /** The bytes of stored segments (an object's, a record's), in memory: at most `maxBytes`. */
+  async readSegments(segments: readonly { digest: string; size: number }[], maxBytes: number): Promise<Buffer> {
+    const tooLarge = () => new AstoreError('InvalidArgument', `more than ${maxBytes} bytes to hold in memory`);
+    return readSmallBody(await this.content.read(segments), maxBytes, tooLarge);
   }
 
   private async readLayer(repository: string, digest: string): Promise<Buffer> {
@@ -215,9 +220,7 @@ export class RecordService {
     if (read.layer.size > this.options.maxDocumentBytes) {
       throw new FormatError(`layer ${digest} has ${read.layer.size} bytes; supply-chain documents are limited to ${this.options.maxDocumentBytes}`);
     }
-    const chunks: Buffer[] = [];
-    for await (const chunk of await read.body()) chunks.push(chunk as Buffer);
-    return Buffer.concat(chunks);
+    return readSmallBody(await read.body(), this.options.maxDocumentBytes, () => new AstoreError('InvalidDocument', `layer ${digest} exceeds ${this.options.maxDocumentBytes} bytes`));
   }
 
   private async layerBlob(repository: string, digest: string | undefined): Promise<{ digest: string; size: number }> {

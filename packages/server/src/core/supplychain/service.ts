@@ -22,6 +22,9 @@ export interface SupplyChainOptions {
   refreshMs: number;
 }
 
+/** One covering policy's evaluation of an artifact, with the policy's mode. */
+export type PolicyResult = Evaluation & { policy: string; mode: TrustMode };
+
 /** Who reads, for the audit entry of a verification decision. */
 export interface ReadActor {
   principal: string;
@@ -35,7 +38,7 @@ export interface ReadDecision {
   digest: string;
   mode: TrustMode;
   /** Per covering policy. */
-  results: (Evaluation & { policy: string })[];
+  results: (PolicyResult)[];
   verified: boolean;
 }
 
@@ -178,18 +181,18 @@ export class SupplyChainService {
   }
 
   /** Evaluates every trust policy that covers the artifact (none: an empty list). */
-  async evaluate(location: ArtifactLocation, digest: string): Promise<(Evaluation & { policy: string })[]> {
+  async evaluate(location: ArtifactLocation, digest: string): Promise<(PolicyResult)[]> {
     const { generation, policies } = await this.current();
     const covering = policies.covering(location);
     if (covering.length === 0) return [];
-    const results: (Evaluation & { policy: string })[] = [];
+    const results: (PolicyResult)[] = [];
     let subject: Parameters<typeof evaluatePolicy>[1] | undefined;
     for (const policy of covering) {
       const cacheKey = `${policy.name}\u0000${digest}\u0000${locationResource(location)}`;
       const cached = this.evaluations.get(cacheKey);
       if (cached?.generation === generation && Date.now() < cached.until) {
         const { changesAt: _changesAt, ...result } = cached.evaluation;
-        results.push({ policy: policy.name, ...result });
+        results.push({ policy: policy.name, mode: policy.mode, ...result });
         continue;
       }
       subject ??= await this.subject(location, digest);
@@ -205,7 +208,7 @@ export class SupplyChainService {
       const { changesAt: _changesAt, ...result } = evaluation;
       const stored: VerificationRecord = { subject: digest, policy: policy.name, ...result, evaluatedAt: new Date(), generation };
       await this.meta.supplychain.putVerification(stored);
-      results.push({ policy: policy.name, ...result });
+      results.push({ policy: policy.name, mode: policy.mode, ...result });
     }
     return results;
   }
@@ -219,8 +222,7 @@ export class SupplyChainService {
   async checkRead(location: ArtifactLocation, digest: string, actor: ReadActor, hidden: () => AstoreError, mayAttach: () => Promise<boolean>): Promise<ReadDecision | undefined> {
     const results = await this.evaluate(location, digest);
     if (results.length === 0) return undefined;
-    const { policies } = await this.current();
-    const mode = policies.covering(location).reduce<TrustMode>((m, p) => stricter(m, p.mode), 'audit');
+    const mode = results.reduce<TrustMode>((m, r) => stricter(m, r.mode), 'audit');
     const verified = results.every((r) => r.status === 'verified');
     const failing = results.filter((r) => r.status !== 'verified');
     const reason = failing.map((r) => `${r.policy}: ${r.status}: ${r.reason}`).join('; ');
@@ -303,9 +305,8 @@ export class SupplyChainService {
       let signature: Buffer;
       if (key.algorithm === 'ed25519') {
         if (object.size > maxEd25519MessageBytes) throw new AstoreError('InvalidArgument', `Ed25519 signs the whole message; objects over ${maxEd25519MessageBytes} bytes need an ECDSA or RSA key`);
-        const message = await this.records.readStored(object.segments[0]!.digest, object.size).catch(() => undefined);
-        const whole = object.segments.length === 1 && message ? message : await this.readObject(object.segments);
-        signature = await this.keys.sign(key, { kind: 'message', message: whole });
+        const message = await this.records.readSegments(object.segments, maxEd25519MessageBytes);
+        signature = await this.keys.sign(key, { kind: 'message', message });
       } else {
         signature = await this.keys.sign(key, { kind: 'digest', algorithm: 'sha256', digest });
       }
@@ -331,13 +332,7 @@ export class SupplyChainService {
   private async objectBytes(bucket: string, key: string, digest: string): Promise<Buffer | undefined> {
     const object = await this.meta.objects.get(bucket, key);
     if (!object || object.digest !== digest || object.size > maxEd25519MessageBytes) return undefined;
-    return this.readObject(object.segments);
-  }
-
-  private async readObject(segments: readonly { digest: string; size: number }[]): Promise<Buffer> {
-    const chunks: Buffer[] = [];
-    for (const segment of segments) chunks.push(await this.records.readStored(segment.digest, segment.size));
-    return Buffer.concat(chunks);
+    return this.records.readSegments(object.segments, maxEd25519MessageBytes);
   }
 
   private async subject(location: ArtifactLocation, digest: string): Promise<Parameters<typeof evaluatePolicy>[1]> {
